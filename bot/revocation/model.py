@@ -1,0 +1,182 @@
+"""The revocation domain as plain data: targets, actions, plans, results, verification.
+
+Everything here is a frozen pydantic model so a plan round-trips through the request store as JSON
+and the plan an approver reads is, byte for byte, the plan that runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KeyKind(StrEnum):
+    LONG_TERM = "long_term"  # IAM service-specific credential of a user
+    SHORT_TERM = "short_term"  # presigned URL signed by a role session (or a user's AKIA key)
+
+
+class Action(StrEnum):
+    # long-term keys
+    DEACTIVATE = "deactivate"
+    RESET = "reset"
+    DELETE = "delete"
+    DENY_USER = "deny_user"
+    # short-term keys
+    DENY_ROLE = "deny_role"
+    REVOKE_SESSIONS = "revoke_sessions"
+    # reversals (each an undo request of its own, with its own approval)
+    REACTIVATE = "reactivate"
+    ALLOW_USER = "allow_user"  # remove our deny policy from the user
+    ALLOW_ROLE = "allow_role"  # remove our deny policy from the role
+    LIFT_SESSION_REVOCATION = "lift_session_revocation"
+
+
+LONG_TERM_ACTIONS = (Action.DEACTIVATE, Action.RESET, Action.DELETE, Action.DENY_USER)
+SHORT_TERM_ACTIONS = (Action.DENY_ROLE, Action.REVOKE_SESSIONS)
+
+# What undoes what. Irreversible actions (reset, delete) are absent.
+REVERSAL: dict[Action, Action] = {
+    Action.DEACTIVATE: Action.REACTIVATE,
+    Action.DENY_USER: Action.ALLOW_USER,
+    Action.DENY_ROLE: Action.ALLOW_ROLE,
+    Action.REVOKE_SESSIONS: Action.LIFT_SESSION_REVOCATION,
+}
+
+ACTION_LABELS: dict[Action, str] = {
+    Action.DEACTIVATE: "Deactivate the key (reversible)",
+    Action.RESET: "Reset the key's secret (irreversible)",
+    Action.DELETE: "Delete the key (irreversible)",
+    Action.DENY_USER: "Deny API-key use to the key's IAM user (reversible)",
+    Action.DENY_ROLE: "Deny API-key use to the signing role (reversible)",
+    Action.REVOKE_SESSIONS: "Revoke the role's sessions issued before now (reversible)",
+    Action.REACTIVATE: "Reactivate the key",
+    Action.ALLOW_USER: "Remove the deny policy from the IAM user",
+    Action.ALLOW_ROLE: "Remove the deny policy from the role",
+    Action.LIFT_SESSION_REVOCATION: "Lift the session revocation on the role",
+}
+
+
+class DecodedKey(Frozen):
+    """What a pasted leaked key decodes to. Never holds the key or its secret part."""
+
+    kind: KeyKind
+    fingerprint: str  # first 8 hex chars of SHA-256 of the whole key string
+    # long-term
+    alias: str | None = None
+    user_name: str | None = None
+    account_id: str | None = None
+    # short-term
+    access_key_id: str | None = None
+    signed_by: str | None = None  # "session" (ASIA...) or "user" (AKIA...)
+    region: str | None = None
+    issued_at: datetime | None = None
+    expires_at: datetime | None = None
+    expired: bool | None = None
+
+
+class Credential(Frozen):
+    """A long-term Bedrock API key as IAM lists it (no secret is ever listed)."""
+
+    credential_id: str
+    user_name: str
+    status: str  # Active | Inactive | Expired
+    alias: str | None = None
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.status == "Expired" or (self.expires_at is not None and self.expires_at <= now)
+
+
+class Role(Frozen):
+    name: str
+    arn: str
+    path: str
+
+
+class Target(Frozen):
+    """What a revocation acts on, as resolved against IAM."""
+
+    kind: KeyKind
+    account: str | None = None  # configured account name; None = the tool's own account
+    account_id: str | None = None
+    user_name: str | None = None  # long-term: the credential's owner, or the user asked for
+    credential: Credential | None = None  # long-term: the key itself when known
+    other_credentials: tuple[Credential, ...] = ()  # the user's other Bedrock keys, for context
+    role: Role | None = None  # short-term: the role whose session signed the key
+    key: DecodedKey | None = None  # set when the responder pasted a key
+
+
+class IamCall(Frozen):
+    """One IAM call of a plan, with exactly the parameters it will be made with."""
+
+    action: Action
+    operation: str  # boto3 client method's API name, e.g. "UpdateServiceSpecificCredential"
+    params: dict[str, Any]  # PascalCase, as boto3 takes them; PolicyDocument kept as a dict
+    summary: str  # one line for people: "Set key ACCA… of alice to Inactive"
+
+    @property
+    def policy_document(self) -> dict[str, Any] | None:
+        doc = self.params.get("PolicyDocument")
+        return doc if isinstance(doc, dict) else None
+
+
+class RevocationPlan(Frozen):
+    target: Target
+    actions: tuple[Action, ...]
+    steps: tuple[IamCall, ...]
+    notes: tuple[str, ...] = ()  # warnings a human must read (e.g. what revoke_sessions also stops)
+    created_at: datetime
+
+
+class StepOutcome(StrEnum):
+    OK = "ok"
+    SKIPPED = "skipped"  # already in the wanted state; nothing changed
+    ERROR = "error"
+
+
+class StepResult(Frozen):
+    index: int
+    operation: str
+    outcome: StepOutcome
+    message: str  # plain words: IAM's answer or what went wrong
+    error_code: str | None = None
+    request_id: str | None = None  # IAM's request id, for CloudTrail
+
+
+class Check(Frozen):
+    description: str
+    holds: bool
+    observed: str
+
+
+class Verification(Frozen):
+    checks: tuple[Check, ...]
+
+    @property
+    def holds(self) -> bool:
+        return all(c.holds for c in self.checks)
+
+
+class ExecutionReport(Frozen):
+    results: tuple[StepResult, ...]
+    verification: Verification
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def status(self) -> str:
+        """completed | partial | failed, from what ran and what verification saw."""
+        ok = [r for r in self.results if r.outcome is not StepOutcome.ERROR]
+        if len(ok) == len(self.results) and self.verification.holds:
+            return "completed"
+        if ok:
+            return "partial"
+        return "failed"
