@@ -6,11 +6,12 @@ and the plan an approver reads is, byte for byte, the plan that runs.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Frozen(BaseModel):
@@ -101,6 +102,37 @@ class Role(Frozen):
     path: str
 
 
+class IdentifierType(StrEnum):
+    """What a responder typed into the identifier field."""
+
+    KEY = "key"  # a pasted leaked key (decoded locally, never kept)
+    CREDENTIAL_ID = "credential_id"
+    USER = "user"
+    ROLE = "role"  # a role name or ARN
+
+
+class InlinePolicy(Frozen):
+    """An inline policy already on the target's user or role, as IAM counts it for quotas."""
+
+    name: str
+    size: int  # characters, whitespace excluded
+
+
+class Facts(Frozen):
+    """What resolution saw in IAM besides the target itself; the guards decide from these."""
+
+    resolved_at: datetime
+    caller_arn: str | None = None  # who the tool is in the target account
+    caller_role_name: str | None = None  # the role behind caller_arn, when it is an assumed role
+    # Inline policies already on the target's user and role (each IAM quota counts them all).
+    user_inline_policies: tuple[InlinePolicy, ...] = ()
+    role_inline_policies: tuple[InlinePolicy, ...] = ()
+    user_denied: bool = False  # our deny policy is already on the user
+    role_denied: bool = False  # our deny policy is already on the role
+    # The aws:TokenIssueTime cutoff of the role's AWSRevokeOlderSessions policy, if any.
+    session_revocation_time: datetime | None = None
+
+
 class Target(Frozen):
     """What a revocation acts on, as resolved against IAM."""
 
@@ -112,6 +144,7 @@ class Target(Frozen):
     other_credentials: tuple[Credential, ...] = ()  # the user's other Bedrock keys, for context
     role: Role | None = None  # short-term: the role whose session signed the key
     key: DecodedKey | None = None  # set when the responder pasted a key
+    facts: Facts | None = None  # set by resolution; None for a hand-made target
 
 
 class IamCall(Frozen):
@@ -134,6 +167,12 @@ class RevocationPlan(Frozen):
     steps: tuple[IamCall, ...]
     notes: tuple[str, ...] = ()  # warnings a human must read (e.g. what revoke_sessions also stops)
     created_at: datetime
+    # Identifies this plan to the executor so a reset (which IAM cannot make idempotent) is not
+    # repeated when the same plan is executed twice in one process.
+    plan_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    revoke_before: datetime | None = None  # revoke_sessions: the cutoff T, when planned
+    # reset: where the new secret goes; part of the plan so the approver sees it.
+    reset_secret_destination: Literal["discard", "secretsmanager"] = "discard"  # noqa: S105
 
 
 class StepOutcome(StrEnum):
@@ -149,10 +188,13 @@ class StepResult(Frozen):
     message: str  # plain words: IAM's answer or what went wrong
     error_code: str | None = None
     request_id: str | None = None  # IAM's request id, for CloudTrail
+    action: Action | None = None  # the action this step belongs to
+    secret_arn: str | None = None  # reset to Secrets Manager: where the new secret is (never it)
 
 
 class Check(Frozen):
     description: str
+    action: Action | None = None
     holds: bool
     observed: str
 

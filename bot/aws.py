@@ -1,0 +1,232 @@
+"""boto3 clients for IAM, STS and Secrets Manager, one set per target account.
+
+Clients are created once per (account, role session) and reused: creating a client loads the
+service model and costs far more than a call. With `REVOKER_ACCOUNTS` configured, each account is
+reached by assuming its role; the temporary credentials are cached and refreshed a few minutes
+before they expire, so a request that is resolved, approved and executed over half an hour makes
+one AssumeRole call. Without accounts, the tool's own credentials (the standard chain) are used.
+
+Endpoints come from the standard AWS configuration, `AWS_ENDPOINT_URL` included (botocore reads it
+itself), which is how tests and the demo point everything at moto.
+
+`AWS_BEARER_TOKEN_BEDROCK` is a Bedrock API key, not an AWS credential. botocore only ever uses
+such a token for services whose signing name is `bedrock`; IAM, STS and Secrets Manager are always
+SigV4-signed with real credentials. Nothing here reads the variable.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import (
+    CredentialProvider,
+    CredentialResolver,
+    DeferredRefreshableCredentials,
+)
+
+from bot.config import AccountConfig, Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sts import STSClient
+
+SESSION_NAME_PREFIX = "bedrock-revoker"
+# RoleSessionName: 2..64 of [\w+=,.@-]. Anything else in a request id is replaced, not rejected,
+# because the session name is a label for CloudTrail, not an input.
+_SESSION_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
+ASSUME_ROLE_SECONDS = 3600
+# Refresh a little before expiry so an IAM call never goes out with credentials that die in
+# flight; a few minutes covers connect/read timeouts times the standard retry attempts.
+REFRESH_BEFORE_EXPIRY_SECONDS = 5 * 60
+MANDATORY_REFRESH_SECONDS = 2 * 60
+# One client set per role session name; a request id in the name makes CloudTrail show which
+# request made each call. Old request sessions are dropped once this many are cached.
+MAX_CACHED_SESSIONS = 64
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CallerIdentity:
+    """Who the tool is in an account, from sts:GetCallerIdentity."""
+
+    account_id: str
+    arn: str
+    user_id: str
+
+    @property
+    def role_name(self) -> str | None:
+        """The IAM role behind an assumed-role ARN (`arn:aws:sts::A:assumed-role/NAME/session`)."""
+        resource = self.arn.split(":", 5)[-1]
+        parts = resource.split("/")
+        if parts[0] == "assumed-role" and len(parts) >= 2:
+            return parts[1]
+        # A role ARN can show up here when a tool runs with role credentials outside STS.
+        if parts[0] == "role" and len(parts) >= 2:
+            return parts[-1]
+        return None
+
+
+def session_name(request_id: str | None) -> str:
+    if not request_id:
+        return SESSION_NAME_PREFIX
+    name = f"{SESSION_NAME_PREFIX}-{_SESSION_NAME_UNSAFE.sub('-', request_id)}"
+    return name[:64]
+
+
+class _ShortRefreshCredentials(DeferredRefreshableCredentials):
+    """Fetched on first use, refreshed ~5 minutes before expiry instead of botocore's 15."""
+
+    def __init__(self, refresh_using: Callable[[], dict[str, Any]], clock: Clock) -> None:
+        super().__init__(refresh_using=refresh_using, method="assume-role", time_fetcher=clock)
+        # The same attributes RefreshableCredentials sets from its advisory/mandatory_timeout
+        # arguments, which this deferred subclass does not accept.
+        self._advisory_refresh_timeout = REFRESH_BEFORE_EXPIRY_SECONDS
+        self._mandatory_refresh_timeout = MANDATORY_REFRESH_SECONDS
+
+
+class _FixedProvider(CredentialProvider):
+    METHOD = "bedrock-revoker-assume-role"
+
+    def __init__(self, credentials: _ShortRefreshCredentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> _ShortRefreshCredentials:
+        return self._credentials
+
+
+class _Clients:
+    """The clients of one account and role session; created together, used together."""
+
+    def __init__(self, session: boto3.Session, config: Config) -> None:
+        self.iam: IAMClient = session.client("iam", config=config)
+        self.sts: STSClient = session.client("sts", config=config)
+        self.secretsmanager: SecretsManagerClient = session.client("secretsmanager", config=config)
+        self.identity: CallerIdentity | None = None
+
+
+class AwsClients:
+    """Per-account boto3 clients. Thread-safe: resolution and execution run in worker threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session: boto3.Session | None = None,
+        clock: Clock = _utc_now,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._config = Config(
+            retries={"mode": "standard"},
+            connect_timeout=settings.aws_connect_timeout,
+            read_timeout=settings.aws_read_timeout,
+        )
+        self._base_session = session or boto3.Session(region_name=settings.aws_region)
+        self._lock = threading.Lock()
+        self._own: _Clients | None = None
+        self._assumed: OrderedDict[tuple[str, str], _Clients] = OrderedDict()
+
+    @property
+    def region(self) -> str:
+        return self._base_session.region_name or self.settings.aws_region
+
+    def account_config(self, account: str | None) -> AccountConfig | None:
+        """The configured account; raises InvalidInput(field="account") for an unknown name."""
+        return self.settings.account(account)
+
+    def _own_clients(self) -> _Clients:
+        with self._lock:
+            if self._own is None:
+                self._own = _Clients(self._base_session, self._config)
+            return self._own
+
+    def _clients(self, account: str | None, request_id: str | None) -> _Clients:
+        config = self.account_config(account)
+        if config is None or account is None:
+            return self._own_clients()
+        key = (account, session_name(request_id))
+        with self._lock:
+            found = self._assumed.get(key)
+            if found is not None:
+                self._assumed.move_to_end(key)
+                return found
+        # Built outside the lock: the base STS client takes the lock itself.
+        built = _Clients(self._assumed_session(config, key[1]), self._config)
+        with self._lock:
+            found = self._assumed.setdefault(key, built)
+            self._assumed.move_to_end(key)
+            while len(self._assumed) > MAX_CACHED_SESSIONS:
+                self._assumed.popitem(last=False)
+            return found
+
+    def _assumed_session(self, config: AccountConfig, role_session_name: str) -> boto3.Session:
+        base_sts = self._own_clients().sts
+
+        def refresh() -> dict[str, Any]:
+            params: dict[str, Any] = {
+                "RoleArn": config.role_arn,
+                "RoleSessionName": role_session_name,
+                "DurationSeconds": ASSUME_ROLE_SECONDS,
+            }
+            if config.external_id is not None:
+                params["ExternalId"] = config.external_id.get_secret_value()
+            creds = base_sts.assume_role(**params)["Credentials"]
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": creds["Expiration"].astimezone(UTC).isoformat(),
+            }
+
+        core = botocore.session.get_session()
+        # Share the already-loaded service models instead of reading them from disk again.
+        core.register_component(
+            "data_loader", self._base_session._session.get_component("data_loader")
+        )
+        credentials = _ShortRefreshCredentials(refresh, self._clock)
+        core.register_component(
+            "credential_provider", CredentialResolver([_FixedProvider(credentials)])
+        )
+        return boto3.Session(botocore_session=core, region_name=self.region)
+
+    def iam(self, account: str | None = None, *, request_id: str | None = None) -> IAMClient:
+        return self._clients(account, request_id).iam
+
+    def sts(self, account: str | None = None, *, request_id: str | None = None) -> STSClient:
+        return self._clients(account, request_id).sts
+
+    def secretsmanager(
+        self, account: str | None = None, *, request_id: str | None = None
+    ) -> SecretsManagerClient:
+        return self._clients(account, request_id).secretsmanager
+
+    def caller_identity(
+        self, account: str | None = None, *, request_id: str | None = None
+    ) -> CallerIdentity:
+        """sts:GetCallerIdentity in that account, asked once per client set."""
+        clients = self._clients(account, request_id)
+        if clients.identity is None:
+            answer = clients.sts.get_caller_identity()
+            clients.identity = CallerIdentity(
+                account_id=answer["Account"], arn=answer["Arn"], user_id=answer["UserId"]
+            )
+        return clients.identity
+
+
+__all__ = ["AwsClients", "CallerIdentity", "session_name"]

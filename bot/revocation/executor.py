@@ -1,0 +1,413 @@
+"""Execution: run a plan's IAM calls, each idempotent or guarded by a read first.
+
+Every step runs even when an earlier one failed. The steps are independent layers of the same
+revocation (a user-level deny, the key's status, the key itself): when the bot lacks permission
+for one, the others still stop the leaked key, and stopping half-way would leave it working for
+no gain. A failure never hides what ran before it; each step reports its own outcome.
+
+Re-running a plan changes nothing: each step first reads the state it is about to set and is
+reported `skipped` when that state is already there (key already Inactive or deleted, the same
+policy already attached, a later session-revocation time already in place, the policy to remove
+already gone). Reset cannot be checked that way (IAM shows no trace of a reset), so executed
+reset steps are remembered per plan id in this process; across replicas the request store's
+single pending -> approved transition is what keeps a plan from running twice.
+
+Reset's new secret never appears in a result, a log line, an exception or a repr: it is held in
+one local variable, then dropped or handed to Secrets Manager, and the log filter installed
+below redacts botocore's debug dumps of the response body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from bot import policies
+from bot.aws import AwsClients
+from bot.revocation.iam_errors import error_code, explain, request_id_of
+from bot.revocation.iam_reads import find_credential, role_policy, user_policy
+from bot.revocation.model import (
+    Action,
+    IamCall,
+    RevocationPlan,
+    StepOutcome,
+    StepResult,
+)
+from bot.revocation.planner import secret_name
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+log = logging.getLogger(__name__)
+
+# botocore's DEBUG logging dumps request and response bodies; these carry a reset's new secret
+# (IAM's response, Secrets Manager's request). Filters apply to records of the logger they are
+# on, so each logger that dumps bodies gets one.
+_SECRET_MARKERS = ("ServiceCredentialSecret", "ServicePassword", "SecretString", "SecretBinary")
+_BODY_LOGGERS = (
+    "botocore.parsers",
+    "botocore.endpoint",
+    "botocore.hooks",
+    "botocore.auth",
+    "botocore.awsrequest",
+    "botocore.httpsession",
+    "botocore.retryhandler",
+    "botocore.retries.standard",
+    "urllib3.connectionpool",
+)
+
+
+class RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record is not ours to fix; let logging report it
+            return True
+        if any(marker in text for marker in _SECRET_MARKERS):
+            record.msg = "[bedrock-revoker: message withheld, it carried a secret]"
+            record.args = ()
+        return True
+
+
+def install_log_redaction() -> None:
+    for name in _BODY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
+
+
+install_log_redaction()
+
+# plan_id -> step indexes of resets that IAM answered; bounded, oldest forgotten first.
+_RESET_LEDGER: OrderedDict[tuple[str, int], str | None] = OrderedDict()
+_LEDGER_LOCK = threading.Lock()
+_LEDGER_SIZE = 10_000
+
+
+def _ledger_get(plan_id: str, index: int) -> tuple[bool, str | None]:
+    with _LEDGER_LOCK:
+        key = (plan_id, index)
+        if key in _RESET_LEDGER:
+            return True, _RESET_LEDGER[key]
+        return False, None
+
+
+def _ledger_put(plan_id: str, index: int, request_id: str | None) -> None:
+    with _LEDGER_LOCK:
+        _RESET_LEDGER[(plan_id, index)] = request_id
+        while len(_RESET_LEDGER) > _LEDGER_SIZE:
+            _RESET_LEDGER.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    outcome: StepOutcome
+    message: str
+    request_id: str | None = None
+    error_code: str | None = None
+    secret_arn: str | None = None
+
+
+def _ok(message: str, response: Any = None) -> _Outcome:
+    return _Outcome(StepOutcome.OK, message, request_id_of(response))
+
+
+def _skip(message: str, response: Any = None) -> _Outcome:
+    return _Outcome(StepOutcome.SKIPPED, message, request_id_of(response))
+
+
+def _resource(step: IamCall) -> str:
+    p = step.params
+    if "ServiceSpecificCredentialId" in p:
+        return f"key {p['ServiceSpecificCredentialId']} of user {p.get('UserName')}"
+    if "RoleName" in p:
+        return f"role {p['RoleName']}"
+    return f"user {p.get('UserName')}"
+
+
+class _Step:
+    """The guarded implementation of one IamCall."""
+
+    def __init__(
+        self,
+        clients: AwsClients,
+        plan: RevocationPlan,
+        index: int,
+        step: IamCall,
+        request_id: str | None,
+    ) -> None:
+        self.plan = plan
+        self.index = index
+        self.step = step
+        self.p = step.params
+        self.account = plan.target.account
+        self.clients = clients
+        self.request_id = request_id
+        self.iam: IAMClient = clients.iam(self.account, request_id=request_id)
+
+    def run(self) -> _Outcome:
+        op = self.step.operation
+        handler: Callable[[], _Outcome] | None = {
+            "UpdateServiceSpecificCredential": self._update,
+            "ResetServiceSpecificCredential": self._reset,
+            "DeleteServiceSpecificCredential": self._delete,
+            "PutUserPolicy": self._put_user_policy,
+            "PutRolePolicy": self._put_role_policy,
+            "DeleteUserPolicy": self._delete_user_policy,
+            "DeleteRolePolicy": self._delete_role_policy,
+        }.get(op)
+        if handler is None:
+            return _Outcome(
+                StepOutcome.ERROR, f"{op} is not an operation this bot runs.", None, "Unsupported"
+            )
+        return handler()
+
+    # -- credentials -----------------------------------------------------------------------
+
+    def _current(self) -> tuple[bool, str | None]:
+        """(user exists, the key's status or None when absent)."""
+        try:
+            cred = find_credential(
+                self.iam, self.p["UserName"], self.p["ServiceSpecificCredentialId"]
+            )
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                return False, None
+            raise
+        return True, cred.status if cred else None
+
+    def _update(self) -> _Outcome:
+        wanted = self.p["Status"]
+        cid, user = self.p["ServiceSpecificCredentialId"], self.p["UserName"]
+        user_exists, status = self._current()
+        if status is None:
+            gone = f"Key {cid} no longer exists" + ("" if user_exists else f" (nor user {user})")
+            if wanted == "Inactive":
+                return _skip(f"{gone}; it cannot be used, nothing to deactivate.")
+            return _Outcome(
+                StepOutcome.ERROR, f"{gone}; a deleted key cannot be reactivated.", None,
+                "NoSuchEntity",
+            )  # fmt: skip
+        if status == wanted:
+            return _skip(f"Key {cid} of user {user} is already {wanted}.")
+        if status == "Expired":
+            if wanted == "Inactive":
+                return _skip(f"Key {cid} has expired; it cannot be used, nothing to deactivate.")
+            return _Outcome(
+                StepOutcome.ERROR, f"Key {cid} has expired and cannot be reactivated.", None,
+                "Expired",
+            )  # fmt: skip
+        answer = self.iam.update_service_specific_credential(**self.p)
+        return _ok(f"Key {cid} of user {user} is now {wanted} (was {status}).", answer)
+
+    def _reset(self) -> _Outcome:
+        cid, user = self.p["ServiceSpecificCredentialId"], self.p["UserName"]
+        done, earlier_rid = _ledger_get(self.plan.plan_id, self.index)
+        if done:
+            return _Outcome(
+                StepOutcome.SKIPPED,
+                f"Key {cid} was already reset by this plan; not reset again.",
+                earlier_rid,
+            )
+        _, status = self._current()
+        if status is None:
+            return _skip(f"Key {cid} no longer exists; the leaked secret cannot be used.")
+        if status == "Expired":
+            return _skip(f"Key {cid} has expired; it cannot be reset and cannot be used.")
+        answer: Any = self.iam.reset_service_specific_credential(**self.p)
+        rid = request_id_of(answer)
+        _ledger_put(self.plan.plan_id, self.index, rid)
+        fresh = answer.get("ServiceSpecificCredential") or {}
+        secret = fresh.get("ServiceCredentialSecret") or fresh.get("ServicePassword")
+        # Drop every other reference to the response, which holds the secret too.
+        answer = fresh = None
+        reset = f"Key {cid} of user {user} was reset: the leaked secret no longer works"
+        if self.plan.reset_secret_destination != "secretsmanager" or not secret:  # noqa: S105
+            secret = None
+            return _Outcome(
+                StepOutcome.OK, f"{reset}; the new secret was discarded; nobody has it.", rid
+            )
+        name = secret_name(user, cid)
+        try:
+            arn = _store_secret(
+                self.clients.secretsmanager(self.account, request_id=self.request_id),
+                name,
+                secret,
+                cid,
+            )
+        except Exception as exc:
+            e = explain(exc, operation="PutSecretValue", resource=f"secret {name}",
+                        service="secretsmanager")  # fmt: skip
+            return _Outcome(
+                StepOutcome.ERROR,
+                f"{reset}, but storing the new secret failed: {e.message} The new secret was "
+                "discarded; nobody has it.",
+                rid,
+                e.code,
+            )
+        finally:
+            secret = None
+        return _Outcome(
+            StepOutcome.OK,
+            f"{reset}; the new secret is in AWS Secrets Manager: {arn}",
+            rid,
+            secret_arn=arn,
+        )
+
+    def _delete(self) -> _Outcome:
+        cid, user = self.p["ServiceSpecificCredentialId"], self.p["UserName"]
+        _, status = self._current()
+        if status is None:
+            return _skip(f"Key {cid} is already deleted.")
+        try:
+            answer = self.iam.delete_service_specific_credential(**self.p)
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                return _skip(f"Key {cid} is already deleted.", exc.response)
+            raise
+        return _ok(f"Key {cid} of user {user} was deleted (it was {status}).", answer)
+
+    # -- policies ------------------------------------------------------------------------------
+
+    def _put_user_policy(self) -> _Outcome:
+        user, name = self.p["UserName"], self.p["PolicyName"]
+        doc = self.p["PolicyDocument"]
+        current = user_policy(self.iam, user, name)
+        if current is not None and policies.same_policy(current, doc):
+            return _skip(f"User {user} already has policy {name} as planned.")
+        answer = self.iam.put_user_policy(
+            UserName=user, PolicyName=name, PolicyDocument=policies.to_compact_json(doc)
+        )
+        how = "replaced" if current is not None else "attached"
+        return _ok(f"Policy {name} {how} on user {user}.", answer)
+
+    def _put_role_policy(self) -> _Outcome:
+        role, name = self.p["RoleName"], self.p["PolicyName"]
+        doc = self.p["PolicyDocument"]
+        current = role_policy(self.iam, role, name)
+        if current is not None and policies.same_policy(current, doc):
+            return _skip(f"Role {role} already has policy {name} as planned.")
+        if name == policies.REVOKE_SESSIONS_POLICY_NAME and current is not None:
+            # Time passed between plan and approval: someone (or the console) may have set a
+            # later cutoff meanwhile. Never move it backwards.
+            existing = policies.session_revocation_time(current)
+            planned = policies.session_revocation_time(doc)
+            if existing is not None and planned is not None and existing >= planned:
+                return _skip(
+                    f"Role {role} already revokes sessions issued before "
+                    f"{policies.format_time(existing)}, not earlier than the planned "
+                    f"{policies.format_time(planned)}; kept the later time."
+                )
+        answer = self.iam.put_role_policy(
+            RoleName=role, PolicyName=name, PolicyDocument=policies.to_compact_json(doc)
+        )
+        if name == policies.REVOKE_SESSIONS_POLICY_NAME:
+            cutoff = policies.session_revocation_time(doc)
+            when = policies.format_time(cutoff) if cutoff else "?"
+            return _ok(f"Sessions of role {role} issued before {when} are now denied.", answer)
+        how = "replaced" if current is not None else "attached"
+        return _ok(f"Policy {name} {how} on role {role}.", answer)
+
+    def _delete_user_policy(self) -> _Outcome:
+        user, name = self.p["UserName"], self.p["PolicyName"]
+        try:
+            answer = self.iam.delete_user_policy(UserName=user, PolicyName=name)
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                return _skip(f"User {user} has no policy {name}; nothing to remove.", exc.response)
+            raise
+        return _ok(f"Policy {name} removed from user {user}.", answer)
+
+    def _delete_role_policy(self) -> _Outcome:
+        role, name = self.p["RoleName"], self.p["PolicyName"]
+        try:
+            answer = self.iam.delete_role_policy(RoleName=role, PolicyName=name)
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                return _skip(f"Role {role} has no policy {name}; nothing to remove.", exc.response)
+            raise
+        return _ok(f"Policy {name} removed from role {role}.", answer)
+
+
+def _store_secret(sm: SecretsManagerClient, name: str, secret: str, credential_id: str) -> str:
+    """Put the secret under `name` (creating it the first time); returns the secret's ARN."""
+    try:
+        answer = sm.put_secret_value(SecretId=name, SecretString=secret)
+        return answer["ARN"]
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            raise
+    created = sm.create_secret(
+        Name=name,
+        SecretString=secret,
+        Description=f"Bedrock API key {credential_id}: secret set by bedrock-key-revoker's reset",
+    )
+    return created["ARN"]
+
+
+def _caller_arn(clients: AwsClients, account: str | None, request_id: str | None) -> str | None:
+    try:
+        return clients.caller_identity(account, request_id=request_id).arn
+    except Exception:  # only decorates an error message; its own failure must not mask that one
+        return None
+
+
+def execute_sync(
+    clients: AwsClients, plan: RevocationPlan, *, request_id: str | None = None
+) -> tuple[StepResult, ...]:
+    results: list[StepResult] = []
+    for index, step in enumerate(plan.steps):
+        try:
+            out = _Step(clients, plan, index, step, request_id).run()
+        except Exception as exc:  # every failure becomes this step's result; the rest still run
+            e = explain(
+                exc,
+                operation=step.operation,
+                resource=_resource(step),
+                caller_arn=_caller_arn(clients, plan.target.account, request_id),
+            )
+            out = _Outcome(StepOutcome.ERROR, e.message, e.request_id, e.code)
+        result = StepResult(
+            index=index,
+            operation=step.operation,
+            outcome=out.outcome,
+            message=out.message,
+            error_code=out.error_code,
+            request_id=out.request_id,
+            action=step.action,
+            secret_arn=out.secret_arn,
+        )
+        log.info(
+            "revocation step %d %s %s: %s%s",
+            index,
+            step.operation,
+            result.outcome.value,
+            result.error_code or "ok",
+            f" (request id {result.request_id})" if result.request_id else "",
+        )
+        results.append(result)
+    return tuple(results)
+
+
+async def execute(
+    clients: AwsClients, plan: RevocationPlan, *, request_id: str | None = None
+) -> tuple[StepResult, ...]:
+    """Run every step of `plan`, off the event loop; one StepResult per step, in order."""
+    return await asyncio.to_thread(execute_sync, clients, plan, request_id=request_id)
+
+
+def executed_actions(results: tuple[StepResult, ...]) -> tuple[Action, ...]:
+    """Actions whose step ended in the wanted state (ok or skipped)."""
+    return tuple(
+        dict.fromkeys(
+            r.action for r in results if r.action is not None and r.outcome is not StepOutcome.ERROR
+        )
+    )

@@ -1,0 +1,120 @@
+"""The revocation facade the Slack handlers, the CLI and the demo call.
+
+revoker = Revoker(settings)                       # or Revoker(settings, AwsClients(settings))
+target = await revoker.resolve("ABSK...", request_id="R-7KQ2M9")
+plan = revoker.plan(target, ["deactivate", "deny_user"])
+report = await revoker.run(plan, request_id="R-7KQ2M9")   # execute, then verify
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+
+from bot.aws import AwsClients
+from bot.config import Settings
+from bot.revocation import executor, planner, targets, verifier
+from bot.revocation.model import (
+    Action,
+    ExecutionReport,
+    IdentifierType,
+    KeyKind,
+    RevocationPlan,
+    StepResult,
+    Target,
+    Verification,
+)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Revoker:
+    def __init__(
+        self,
+        settings: Settings,
+        clients: AwsClients | None = None,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        settle_delays: Sequence[float] = verifier.DEFAULT_SETTLE_DELAYS,
+    ) -> None:
+        self.settings = settings
+        self.clients = clients or AwsClients(settings)
+        self.clock = clock
+        self.settle_delays = tuple(settle_delays)
+
+    async def resolve(
+        self,
+        identifier: str,
+        *,
+        kind: KeyKind | None = None,
+        id_type: IdentifierType | None = None,
+        role: str | None = None,
+        account: str | None = None,
+        request_id: str | None = None,
+    ) -> Target:
+        return await targets.resolve(
+            self.clients,
+            identifier,
+            kind=kind,
+            id_type=id_type,
+            role=role,
+            account=account,
+            request_id=request_id,
+            now=self.clock(),
+        )
+
+    def plan(
+        self,
+        target: Target,
+        actions: Iterable[Action | str],
+        *,
+        revoke_before: datetime | None = None,
+        now: datetime | None = None,
+    ) -> RevocationPlan:
+        return planner.plan(
+            target,
+            actions,
+            settings=self.settings,
+            now=now or self.clock(),
+            revoke_before=revoke_before,
+        )
+
+    def undo_actions(self, plan: RevocationPlan) -> tuple[Action, ...]:
+        return planner.undo_actions(plan)
+
+    async def execute(
+        self, plan: RevocationPlan, *, request_id: str | None = None
+    ) -> tuple[StepResult, ...]:
+        return await executor.execute(self.clients, plan, request_id=request_id)
+
+    async def verify(
+        self,
+        plan: RevocationPlan,
+        *,
+        results: Sequence[StepResult] | None = None,
+        request_id: str | None = None,
+    ) -> Verification:
+        return await verifier.verify(
+            self.clients,
+            plan,
+            results=results,
+            request_id=request_id,
+            settle_delays=self.settle_delays,
+        )
+
+    async def run(self, plan: RevocationPlan, *, request_id: str | None = None) -> ExecutionReport:
+        """Execute every step, then verify the end state against IAM."""
+        started = self.clock()
+        results = await self.execute(plan, request_id=request_id)
+        verification = await self.verify(plan, results=results, request_id=request_id)
+        return ExecutionReport(
+            results=results,
+            verification=verification,
+            started_at=started,
+            finished_at=self.clock(),
+        )
+
+
+__all__ = ["Revoker"]

@@ -1,0 +1,334 @@
+"""Resolution: from what a responder has to a Target checked against IAM.
+
+Every input is validated against IAM's own patterns before any AWS call. The pasted key, if any,
+is decoded locally and dropped; only what was decoded from it (DecodedKey) is kept. boto3 is
+synchronous, so the whole resolution runs in one worker thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from bot import keys, policies, validation
+from bot.aws import AwsClients
+from bot.errors import InvalidInput, NotFound
+from bot.revocation.iam_errors import as_domain_error, error_code
+from bot.revocation.iam_reads import (
+    all_credentials,
+    role_inline_policies,
+    user_credentials,
+    user_inline_policies,
+)
+from bot.revocation.model import (
+    Credential,
+    DecodedKey,
+    Facts,
+    IdentifierType,
+    InlinePolicy,
+    KeyKind,
+    Role,
+    Target,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+# Real service-specific credential ids start with ACCA; a user name can match the bare id
+# pattern, so only this shape is taken as an id without being told.
+_LOOKS_LIKE_CREDENTIAL_ID = re.compile(r"ACCA[A-Z0-9]{16,124}")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A validated request to resolve: what we will look up, with no AWS call made yet."""
+
+    id_type: IdentifierType
+    kind: KeyKind
+    account: str | None
+    value: str | None = None  # user name, credential id, or role name (not for keys)
+    key: DecodedKey | None = None
+    role_name: str | None = None  # short-term: the role to act on
+    role_account_id: str | None = None  # from a role ARN
+
+
+def classify(identifier: str, *, kind: KeyKind | None = None) -> IdentifierType:
+    """What the identifier most likely is, for a modal that has a single text field."""
+    text = identifier.strip()
+    if keys.looks_like_key(text):
+        return IdentifierType.KEY
+    if text.startswith("arn:"):
+        return IdentifierType.ROLE
+    if kind is KeyKind.SHORT_TERM:
+        return IdentifierType.ROLE
+    if _LOOKS_LIKE_CREDENTIAL_ID.fullmatch(text):
+        return IdentifierType.CREDENTIAL_ID
+    return IdentifierType.USER
+
+
+def _role_name_and_account(value: str, field: str) -> tuple[str, str | None]:
+    value = value.strip()
+    if value.startswith("arn:"):
+        match = validation.ROLE_ARN.fullmatch(value)
+        if not match:
+            raise InvalidInput(
+                "That is not an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>).", field=field
+            )
+        return match["name"], match["account"]
+    return validation.role_name(value, field), None
+
+
+def prepare(
+    clients: AwsClients,
+    identifier: str,
+    *,
+    kind: KeyKind | None = None,
+    id_type: IdentifierType | None = None,
+    role: str | None = None,
+    account: str | None = None,
+    now: datetime | None = None,
+) -> Lookup:
+    """Validate everything that can be validated without AWS. Raises InvalidInput/InvalidKey."""
+    if not isinstance(identifier, str) or not identifier.strip():
+        raise InvalidInput(
+            "Give a key, a credential id, a user name or a role.", field="identifier"
+        )
+    id_type = id_type or classify(identifier, kind=kind)
+    account = account.strip() if account else None
+    account_config = clients.account_config(account)
+
+    def _account_for(account_id: str | None) -> str | None:
+        # A key or ARN names its account: pick the configured account it belongs to, and
+        # refuse one that contradicts it rather than act in the wrong account.
+        if account_id is None:
+            return account
+        if account_config is not None:
+            if account_config.account_id != account_id:
+                raise InvalidInput(
+                    f"That belongs to AWS account {account_id}, but account {account!r} is "
+                    f"{account_config.account_id}.",
+                    field="account",
+                )
+            return account
+        for name, cfg in clients.settings.accounts.items():
+            if cfg.account_id == account_id:
+                return name
+        return account
+
+    role_name: str | None = None
+    role_account_id: str | None = None
+    if role:
+        role_name, role_account_id = _role_name_and_account(role, "role")
+
+    if id_type is IdentifierType.KEY:
+        decoded = keys.decode(identifier, now=now)
+        if kind is not None and decoded.kind is not kind:
+            raise InvalidInput(
+                f"The pasted key is a {decoded.kind.value.replace('_', '-')} key, "
+                f"not {kind.value.replace('_', '-')}.",
+                field="kind",
+            )
+        if decoded.kind is KeyKind.SHORT_TERM:
+            if decoded.signed_by != "user" and role_name is None:
+                raise InvalidInput(
+                    "A short-term key signed by a role session does not say which role: give "
+                    f"the role name or ARN (CloudTrail LookupEvents with AccessKeyId="
+                    f"{decoded.access_key_id} shows it).",
+                    field="role",
+                )
+            return Lookup(
+                id_type=id_type,
+                kind=KeyKind.SHORT_TERM,
+                account=_account_for(role_account_id),
+                key=decoded,
+                role_name=role_name,
+                role_account_id=role_account_id,
+            )
+        acct = _account_for(decoded.account_id)
+        return Lookup(
+            id_type=id_type, kind=KeyKind.LONG_TERM, account=acct, key=decoded,
+            value=decoded.user_name,
+        )  # fmt: skip
+
+    if id_type is IdentifierType.ROLE:
+        if kind is KeyKind.LONG_TERM:
+            raise InvalidInput("A long-term key belongs to an IAM user, not a role.", field="kind")
+        name, arn_account = _role_name_and_account(identifier, "identifier")
+        return Lookup(
+            id_type=id_type, kind=KeyKind.SHORT_TERM, account=_account_for(arn_account),
+            value=name, role_name=name, role_account_id=arn_account,
+        )  # fmt: skip
+
+    if kind is KeyKind.SHORT_TERM:
+        raise InvalidInput("A short-term key is revoked on its role: give a role.", field="kind")
+    if id_type is IdentifierType.CREDENTIAL_ID:
+        value = validation.credential_id(identifier)
+    else:
+        value = validation.user_name(identifier)
+    return Lookup(id_type=id_type, kind=KeyKind.LONG_TERM, account=account, value=value)
+
+
+def _resource(lookup: Lookup) -> str:
+    if lookup.id_type is IdentifierType.CREDENTIAL_ID:
+        return f"credential {lookup.value}"
+    if lookup.id_type is IdentifierType.USER:
+        return f"user {lookup.value}"
+    return f"role {lookup.role_name or lookup.value}"
+
+
+def _resolve_sync(
+    clients: AwsClients, lookup: Lookup, request_id: str | None, now: datetime
+) -> Target:
+    iam = clients.iam(lookup.account, request_id=request_id)
+    operation, resource = "GetCallerIdentity", "the bot's own identity"
+    caller_arn: str | None = None
+    try:
+        me = clients.caller_identity(lookup.account, request_id=request_id)
+        caller_arn = me.arn
+        if lookup.role_account_id and lookup.role_account_id != me.account_id:
+            raise InvalidInput(
+                f"The role is in AWS account {lookup.role_account_id}, but the bot is working in "
+                f"{me.account_id}; choose that account.",
+                field="account",
+            )
+        if lookup.key and lookup.key.account_id and lookup.key.account_id != me.account_id:
+            raise InvalidInput(
+                f"The key belongs to AWS account {lookup.key.account_id}, but the bot is working "
+                f"in {me.account_id}; choose that account.",
+                field="account",
+            )
+
+        user_name: str | None = None
+        credential: Credential | None = None
+        others: tuple[Credential, ...] = ()
+        role: Role | None = None
+        user_policies: tuple[InlinePolicy, ...] = ()
+        role_policies: tuple[InlinePolicy, ...] = ()
+        cutoff: datetime | None = None
+
+        if lookup.kind is KeyKind.LONG_TERM:
+            if lookup.id_type is IdentifierType.CREDENTIAL_ID:
+                operation, resource = "ListServiceSpecificCredentials", _resource(lookup)
+                credential = next(
+                    (c for c in all_credentials(iam) if c.credential_id == lookup.value), None
+                )
+                if credential is None:
+                    raise NotFound(
+                        f"No Bedrock API key with id {lookup.value} exists in this account "
+                        "(it may already be deleted)."
+                    )
+                user_name = credential.user_name
+                creds = user_credentials(iam, user_name)
+            else:
+                user_name = lookup.value
+                assert user_name is not None
+                operation, resource = "ListServiceSpecificCredentials", f"user {user_name}"
+                try:
+                    creds = user_credentials(iam, user_name)
+                except ClientError as exc:
+                    if error_code(exc) == "NoSuchEntity":
+                        raise NotFound(
+                            f"There is no IAM user named {user_name} in this account"
+                            + (" (the key's user may already be deleted)." if lookup.key else ".")
+                        ) from None
+                    raise
+                if lookup.key is not None:
+                    credential = next((c for c in creds if c.alias == lookup.key.alias), None)
+                    if credential is None:
+                        raise NotFound(
+                            f"User {user_name} has no Bedrock API key with alias "
+                            f"{lookup.key.alias}: it was probably already deleted."
+                        )
+                elif len(creds) == 1:
+                    credential = creds[0]
+            others = tuple(c for c in creds if credential is None or c != credential)
+            operation, resource = "ListUserPolicies", f"user {user_name}"
+            user_policies = user_inline_policies(iam, user_name)
+        else:
+            if lookup.key is not None and lookup.key.signed_by == "user":
+                operation = "GetAccessKeyLastUsed"
+                resource = f"access key {lookup.key.access_key_id}"
+                user_name = _access_key_owner(iam, lookup.key.access_key_id)
+                if user_name is not None:
+                    operation, resource = "ListUserPolicies", f"user {user_name}"
+                    user_policies = user_inline_policies(iam, user_name)
+            if lookup.role_name is not None:
+                operation, resource = "GetRole", f"role {lookup.role_name}"
+                try:
+                    answer = iam.get_role(RoleName=lookup.role_name)["Role"]
+                except ClientError as exc:
+                    if error_code(exc) == "NoSuchEntity":
+                        raise NotFound(
+                            f"There is no IAM role named {lookup.role_name} in this account."
+                        ) from None
+                    raise
+                role = Role(name=answer["RoleName"], arn=answer["Arn"], path=answer["Path"])
+                operation = "ListRolePolicies"
+                role_policies, cutoff = role_inline_policies(iam, role.name)
+    except (ClientError, BotoCoreError) as exc:
+        raise as_domain_error(
+            exc, operation=operation, resource=resource, caller_arn=caller_arn
+        ) from None
+
+    facts = Facts(
+        resolved_at=now,
+        caller_arn=me.arn,
+        caller_role_name=me.role_name,
+        user_inline_policies=user_policies,
+        role_inline_policies=role_policies,
+        user_denied=any(p.name == policies.DENY_POLICY_NAME for p in user_policies),
+        role_denied=any(p.name == policies.DENY_POLICY_NAME for p in role_policies),
+        session_revocation_time=cutoff,
+    )
+    return Target(
+        kind=lookup.kind,
+        account=lookup.account,
+        account_id=me.account_id,
+        user_name=user_name,
+        credential=credential,
+        other_credentials=others,
+        role=role,
+        key=lookup.key,
+        facts=facts,
+    )
+
+
+def _access_key_owner(iam: IAMClient, access_key_id: str | None) -> str | None:
+    """The IAM user owning an AKIA key, when it is in this account and visible to us."""
+    if not access_key_id:
+        return None
+    try:
+        answer = iam.get_access_key_last_used(AccessKeyId=access_key_id)
+    except ClientError as exc:
+        if error_code(exc) in ("NoSuchEntity", "AccessDenied"):
+            # Not fatal: the guards then ask for the user by name.
+            return None
+        raise
+    name = answer.get("UserName")
+    return str(name) if name else None
+
+
+async def resolve(
+    clients: AwsClients,
+    identifier: str,
+    *,
+    kind: KeyKind | None = None,
+    id_type: IdentifierType | None = None,
+    role: str | None = None,
+    account: str | None = None,
+    request_id: str | None = None,
+    now: datetime | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Target:
+    """Resolve a responder's identifier to a Target (validation first, then IAM reads)."""
+    moment = now or (clock() if clock else datetime.now(UTC))
+    lookup = prepare(
+        clients, identifier, kind=kind, id_type=id_type, role=role, account=account, now=moment
+    )
+    return await asyncio.to_thread(_resolve_sync, clients, lookup, request_id, moment)

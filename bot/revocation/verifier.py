@@ -1,0 +1,192 @@
+"""Verification: re-read IAM after execution and say, per step, whether the end state holds.
+
+IAM is eventually consistent: a read right after a write can, rarely, still show the old state.
+A check that fails for a step that did not itself fail is read again after a short pause (the
+`settle_delays`), so a slow replica does not turn a completed revocation into a false alarm.
+Checks for steps that failed are not retried: their failure is expected and already explained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from bot import policies
+from bot.aws import AwsClients
+from bot.revocation.iam_errors import error_code, explain
+from bot.revocation.iam_reads import find_credential, role_policy, user_policy
+from bot.revocation.model import (
+    Check,
+    IamCall,
+    RevocationPlan,
+    StepOutcome,
+    StepResult,
+    Verification,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+DEFAULT_SETTLE_DELAYS: tuple[float, ...] = (1.0, 2.0)
+
+
+def _credential_state(iam: IAMClient, user: str, cid: str) -> str | None:
+    try:
+        cred = find_credential(iam, user, cid)
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return None
+        raise
+    return cred.status if cred else None
+
+
+def _check(iam: IAMClient, step: IamCall) -> Check:
+    p = step.params
+    op = step.operation
+    try:
+        if op == "UpdateServiceSpecificCredential":
+            wanted = p["Status"]
+            cid = p["ServiceSpecificCredentialId"]
+            state = _credential_state(iam, p["UserName"], cid)
+            if wanted == "Inactive":
+                # A deleted or expired key is at least as unusable as an inactive one.
+                holds = state in ("Inactive", "Expired", None)
+            else:
+                holds = state == "Active"
+            return Check(
+                description=f"Key {cid} is {wanted}",
+                action=step.action,
+                holds=holds,
+                observed=state or "absent (deleted)",
+            )
+        if op == "DeleteServiceSpecificCredential":
+            cid = p["ServiceSpecificCredentialId"]
+            state = _credential_state(iam, p["UserName"], cid)
+            return Check(
+                description=f"Key {cid} no longer exists",
+                action=step.action,
+                holds=state is None,
+                observed="absent" if state is None else f"still exists ({state})",
+            )
+        if op == "ResetServiceSpecificCredential":
+            cid = p["ServiceSpecificCredentialId"]
+            state = _credential_state(iam, p["UserName"], cid)
+            # IAM keeps no trace of a reset; what can be re-read is that the key is still
+            # there (the reset itself is confirmed by IAM's answer and its request id).
+            return Check(
+                description=f"Key {cid} exists with a new secret (IAM records no reset time)",
+                action=step.action,
+                holds=state is not None,
+                observed=state or "absent (deleted)",
+            )
+        if op in ("PutUserPolicy", "PutRolePolicy"):
+            name = p["PolicyName"]
+            if op == "PutUserPolicy":
+                who = f"user {p['UserName']}"
+                doc = user_policy(iam, p["UserName"], name)
+            else:
+                who = f"role {p['RoleName']}"
+                doc = role_policy(iam, p["RoleName"], name)
+            planned = p["PolicyDocument"]
+            if name == policies.REVOKE_SESSIONS_POLICY_NAME:
+                want = policies.session_revocation_time(planned)
+                have = policies.session_revocation_time(doc) if doc is not None else None
+                return Check(
+                    description=(
+                        f"{who} denies sessions issued before "
+                        f"{policies.format_time(want) if want else '?'} (or later)"
+                    ),
+                    action=step.action,
+                    holds=want is not None and have is not None and have >= want,
+                    observed=(
+                        f"cutoff {policies.format_time(have)}"
+                        if have
+                        else ("policy absent" if doc is None else "policy has no cutoff")
+                    ),
+                )
+            same = doc is not None and policies.same_policy(doc, planned)
+            return Check(
+                description=f"{who} has policy {name} as planned",
+                action=step.action,
+                holds=same,
+                observed=(
+                    "present, as planned"
+                    if same
+                    else ("absent" if doc is None else "present but different")
+                ),
+            )
+        if op in ("DeleteUserPolicy", "DeleteRolePolicy"):
+            name = p["PolicyName"]
+            if op == "DeleteUserPolicy":
+                who = f"user {p['UserName']}"
+                doc = user_policy(iam, p["UserName"], name)
+            else:
+                who = f"role {p['RoleName']}"
+                doc = role_policy(iam, p["RoleName"], name)
+            return Check(
+                description=f"{who} has no policy {name}",
+                action=step.action,
+                holds=doc is None,
+                observed="absent" if doc is None else "still present",
+            )
+        return Check(
+            description=f"{op} (not verifiable)", action=step.action, holds=False, observed="?"
+        )
+    except Exception as exc:  # an unreadable state is a failed check, never a crash
+        e = explain(exc, operation=_read_operation(op), resource=step.summary)
+        return Check(
+            description=step.summary,
+            action=step.action,
+            holds=False,
+            observed=f"could not read IAM: {e.code}: {e.message}",
+        )
+
+
+def _read_operation(op: str) -> str:
+    if "ServiceSpecificCredential" in op:
+        return "ListServiceSpecificCredentials"
+    return "GetUserPolicy" if "User" in op else "GetRolePolicy"
+
+
+def verify_sync(
+    clients: AwsClients,
+    plan: RevocationPlan,
+    *,
+    results: Sequence[StepResult] | None = None,
+    request_id: str | None = None,
+    settle_delays: Sequence[float] = DEFAULT_SETTLE_DELAYS,
+) -> Verification:
+    iam = clients.iam(plan.target.account, request_id=request_id)
+    failed_steps = {r.index for r in results or () if r.outcome is StepOutcome.ERROR}
+    checks = [_check(iam, step) for step in plan.steps]
+    for delay in settle_delays:
+        retry = [i for i, c in enumerate(checks) if not c.holds and i not in failed_steps]
+        if not retry:
+            break
+        time.sleep(delay)
+        for i in retry:
+            checks[i] = _check(iam, plan.steps[i])
+    return Verification(checks=tuple(checks))
+
+
+async def verify(
+    clients: AwsClients,
+    plan: RevocationPlan,
+    *,
+    results: Sequence[StepResult] | None = None,
+    request_id: str | None = None,
+    settle_delays: Sequence[float] = DEFAULT_SETTLE_DELAYS,
+) -> Verification:
+    """Re-read IAM for every step of `plan`; one Check per step, in order."""
+    return await asyncio.to_thread(
+        verify_sync,
+        clients,
+        plan,
+        results=results,
+        request_id=request_id,
+        settle_delays=settle_delays,
+    )

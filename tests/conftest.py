@@ -1,0 +1,171 @@
+"""Shared fixtures: AWS on moto (in-process or as a local server), settings, clients, revoker.
+
+moto lacks the service-specific credential operations; `bot.sandbox.iam.install()` adds them
+(and fault injection) before any mock starts. The real boto3 client is used throughout.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from bot.aws import AwsClients
+from bot.config import Settings
+from bot.revocation.service import Revoker
+from bot.sandbox import iam as sandbox
+
+BEDROCK = "bedrock.amazonaws.com"
+ACCOUNT_ID = "123456789012"  # moto's default account
+REGION = "us-east-1"
+
+
+def _clean_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_IAM",
+        "AWS_ENDPOINT_URL_STS",
+        "AWS_BEARER_TOKEN_BEDROCK",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    # No instance-metadata lookups on a laptop or CI runner.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and region in the environment; nothing from the developer's ~/.aws."""
+    _clean_aws_env(monkeypatch)
+
+
+@pytest.fixture
+def moto_aws(aws_env: None) -> Iterator[None]:
+    """In-process moto (IAM, STS, Secrets Manager ...) with the sandbox's IAM additions."""
+    sandbox.install()
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture(scope="session")
+def moto_server_url() -> Iterator[str]:
+    """One local moto server for the session, on 127.0.0.1 and a free port."""
+    with sandbox.sandbox_server() as url:
+        yield url
+
+
+@pytest.fixture
+def aws_server(moto_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto over HTTP: AWS_ENDPOINT_URL points every client at the local server, state is fresh.
+
+    For end-to-end tests (the Slack app in the same process reaches AWS over real HTTP).
+    """
+    _clean_aws_env(monkeypatch)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server_url)
+    sandbox.reset()
+    yield moto_server_url
+    sandbox.reset()
+
+
+def make_settings(**overrides: Any) -> Settings:
+    # _env_file=None: a developer's .env must not change what the tests see.
+    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def iam(moto_aws: None) -> Any:
+    """A plain boto3 IAM client for arranging state (not the code under test)."""
+    return boto3.client("iam", region_name=REGION)
+
+
+@pytest.fixture
+def clients(moto_aws: None, settings: Settings) -> AwsClients:
+    return AwsClients(settings)
+
+
+@pytest.fixture
+def revoker(clients: AwsClients, settings: Settings) -> Revoker:
+    # No settle pauses: moto is consistent at once, and tests never sleep.
+    return Revoker(settings, clients, settle_delays=())
+
+
+@dataclass(frozen=True)
+class LongTermKey:
+    user_name: str
+    credential_id: str
+    alias: str
+    key: str  # the whole leaked key string, as a responder would paste it
+
+
+def create_long_term_key(iam: Any, user_name: str, *, create_user: bool = True) -> LongTermKey:
+    """An IAM user with a Bedrock API key, and the key string that would leak."""
+    if create_user:
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_user(UserName=user_name)
+    cred = iam.create_service_specific_credential(UserName=user_name, ServiceName=BEDROCK)[
+        "ServiceSpecificCredential"
+    ]
+    alias = cred["ServiceCredentialAlias"]
+    secret = cred["ServiceCredentialSecret"]
+    key = "ABSK" + base64.b64encode(f"{alias}:{secret}".encode()).decode()
+    return LongTermKey(user_name, cred["ServiceSpecificCredentialId"], alias, key)
+
+
+TRUST = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+    '"Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}'
+)
+
+
+def create_role(iam: Any, name: str, *, path: str = "/") -> dict[str, Any]:
+    role: dict[str, Any] = iam.create_role(
+        RoleName=name, Path=path, AssumeRolePolicyDocument=TRUST
+    )["Role"]
+    return role
+
+
+def short_term_key_from_role(role_arn: str) -> str:
+    """A genuine short-term key signed by a session (ASIA...) of the role."""
+    from aws_bedrock_token_generator import BedrockTokenGenerator
+    from botocore.credentials import Credentials
+
+    sts = boto3.client("sts", region_name=REGION)
+    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="leaker")["Credentials"]
+    signing = Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    token: str = BedrockTokenGenerator().get_token(signing, REGION)
+    return token
+
+
+def short_term_key_from_user(iam: Any, user_name: str) -> tuple[str, str]:
+    """A genuine short-term key signed with the user's long-term access key (AKIA...)."""
+    from aws_bedrock_token_generator import BedrockTokenGenerator
+    from botocore.credentials import Credentials
+
+    ak = iam.create_access_key(UserName=user_name)["AccessKey"]
+    signing = Credentials(ak["AccessKeyId"], ak["SecretAccessKey"])
+    token: str = BedrockTokenGenerator().get_token(signing, REGION)
+    return token, ak["AccessKeyId"]
