@@ -1,0 +1,650 @@
+"""Revocation requests: the state machine and the hub that drives it.
+
+The hub knows nothing of Slack or of the database. It reads a request, decides with pure functions,
+and writes the new state together with its audit events as ONE compare-and-set in the store; a lost
+race means "read again and decide again", so two approvers clicking at the same moment get exactly
+one approval and the other is told who won.
+
+    pending ──approve (Nth)──► approved ──start_execution──► executing ──finish──► completed
+       │  ▲                                                                   ├──► partial
+       │  └─ approve (k < N): approval recorded, still pending                └──► failed
+       ├──reject (an approver)──► rejected
+       ├──cancel (the requester)──► cancelled
+       └──TTL passed (sweep, or any click after it)──► expired
+
+`approved` and `executing` are neither open nor final: decided, not yet carried out. A request left
+`executing` by a crash stays so; IAM may have been changed, so a person has to look.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import AwareDatetime, Field, field_validator
+
+from bot import validation
+from bot.audit import SYSTEM_ACTOR, AuditEvent, EventType, new_event, redact_secrets
+from bot.errors import InvalidInput, NotFound
+from bot.revocation.model import ExecutionReport, Frozen, RevocationPlan
+
+if TYPE_CHECKING:
+    from bot.store.base import RequestStore
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    EXECUTING = "executing"
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+OPEN_STATUSES = frozenset({RequestStatus.PENDING})
+TERMINAL_STATUSES = frozenset(
+    {
+        RequestStatus.COMPLETED,
+        RequestStatus.PARTIAL,
+        RequestStatus.FAILED,
+        RequestStatus.REJECTED,
+        RequestStatus.CANCELLED,
+        RequestStatus.EXPIRED,
+    }
+)
+
+TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
+    RequestStatus.PENDING: frozenset(
+        {
+            RequestStatus.APPROVED,
+            RequestStatus.REJECTED,
+            RequestStatus.CANCELLED,
+            RequestStatus.EXPIRED,
+        }
+    ),
+    RequestStatus.APPROVED: frozenset({RequestStatus.EXECUTING}),
+    RequestStatus.EXECUTING: frozenset(
+        {RequestStatus.COMPLETED, RequestStatus.PARTIAL, RequestStatus.FAILED}
+    ),
+    **{s: frozenset() for s in TERMINAL_STATUSES},
+}
+
+# Crockford base32: no I, L, O, U, so an id read aloud or retyped is unambiguous.
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_LOOKALIKES = str.maketrans("OIL", "011")
+
+
+def new_request_id() -> str:
+    return "R-" + "".join(secrets.choice(_CROCKFORD) for _ in range(8))
+
+
+def normalize_request_id(text: str) -> str:
+    """A request id as people type it (`r-7kq2m9ab`, with O for 0) in canonical form."""
+    text = text.strip().upper()
+    if text.startswith("R-"):
+        text = "R-" + text[2:].translate(_LOOKALIKES)
+    return validation.request_id(text)
+
+
+class Approval(Frozen):
+    user_id: str
+    at: AwareDatetime
+
+
+class RevocationRequest(Frozen):
+    id: str
+    requester: str  # Slack user id
+    channel_id: str
+    message_ts: str | None = None  # the request message, once posted
+    reason: str  # as typed (secrets redacted); escape it when rendering
+    plan: RevocationPlan
+    status: RequestStatus = RequestStatus.PENDING
+    created_at: AwareDatetime
+    expires_at: AwareDatetime
+    required_approvals: int = Field(default=1, ge=1)
+    approvals: tuple[Approval, ...] = ()
+    decided_by: str | None = None  # final approver, rejecter or canceller
+    decided_at: AwareDatetime | None = None
+    decision_note: str | None = None  # reject/cancel reason as typed; escape it when rendering
+    report: ExecutionReport | None = None
+    undo_of: str | None = None  # the request this one reverses
+    version: int = 1  # bumped by every write; the store's compare-and-set checks it
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not validation.REQUEST_ID.fullmatch(v):
+            raise ValueError("not a request id")
+        return v
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def approved_by(self) -> tuple[str, ...]:
+        return tuple(a.user_id for a in self.approvals)
+
+    def is_due(self, now: datetime) -> bool:
+        """Pending past its TTL: expired in fact even if no sweep has recorded it yet."""
+        return self.status is RequestStatus.PENDING and now >= self.expires_at
+
+    @property
+    def target_name(self) -> str | None:
+        """The IAM user or role the request acts on; what `list <name>` looks for."""
+        t = self.plan.target
+        name = t.user_name or (t.role.name if t.role else None)
+        if name is None and t.credential is not None:
+            name = t.credential.user_name
+        return name
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+def advance(
+    request: RevocationRequest, status: RequestStatus | None = None, **changes: Any
+) -> RevocationRequest:
+    """The request after one write: `status` (if it changes) must be a legal move; version + 1."""
+    to = status or request.status
+    if to != request.status and to not in TRANSITIONS[request.status]:
+        raise InvalidTransition(f"{request.id}: {request.status} cannot become {to}")
+    data = request.model_dump()
+    data.update(changes, status=to, version=request.version + 1)
+    return RevocationRequest.model_validate(data)
+
+
+# --- outcomes -------------------------------------------------------------------------------------
+
+
+class OutcomeCode(StrEnum):
+    # the call changed the request as asked
+    APPROVED = "approved"
+    APPROVAL_RECORDED = "approval_recorded"  # k of N approvals; still pending
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    POSTED = "posted"
+    EXECUTION_STARTED = "execution_started"
+    FINISHED = "finished"
+    # refused
+    NOT_FOUND = "not_found"
+    NOT_PENDING = "not_pending"  # already decided: the message says by whom and when
+    EXPIRED = "expired"
+    SELF_APPROVAL = "self_approval"
+    NOT_APPROVER = "not_approver"
+    DUPLICATE = "duplicate"
+    NOT_REQUESTER = "not_requester"
+    NOT_APPROVED = "not_approved"  # start_execution on a request that is not approved
+    NOT_EXECUTING = "not_executing"  # finish on a request that is not executing
+    BUSY = "busy"  # lost the race too many times in a row
+
+
+_DONE = frozenset(
+    {
+        OutcomeCode.APPROVED,
+        OutcomeCode.APPROVAL_RECORDED,
+        OutcomeCode.REJECTED,
+        OutcomeCode.CANCELLED,
+        OutcomeCode.POSTED,
+        OutcomeCode.EXECUTION_STARTED,
+        OutcomeCode.FINISHED,
+    }
+)
+
+
+class Outcome(Frozen):
+    """What a call did, for a handler to render.
+
+    `message` is plain words (user ids through the service's `name_user`); user-typed text is never
+    in it. `changed` means this call wrote a new state, so the request message needs updating: true
+    for every success and also for EXPIRED, where the click found the TTL passed and recorded it.
+    """
+
+    code: OutcomeCode
+    message: str
+    changed: bool = False
+    request: RevocationRequest | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.code in _DONE
+
+
+ApprovalOutcome = Outcome
+
+IsApprover = Callable[[str], Awaitable[bool]]
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_time(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass(frozen=True)
+class _Change:
+    """A decided write: the new request, the events that go with it, and what to tell the caller."""
+
+    new: RevocationRequest
+    code: OutcomeCode
+    message: str
+    events: list[tuple[EventType, str, dict[str, Any]]] = field(default_factory=list)
+
+
+_Step = Callable[[RevocationRequest, datetime], Awaitable["Outcome | _Change"]]
+
+
+class RequestService:
+    """The hub: every state change of a request goes through here.
+
+    `store` persists requests and their audit events together. `name_user` turns a Slack user id
+    into what messages show (a handler may pass `lambda u: f"<@{u}>"`).
+    """
+
+    def __init__(
+        self,
+        store: RequestStore,
+        *,
+        clock: Clock = utcnow,
+        ttl: timedelta = timedelta(minutes=60),
+        name_user: Callable[[str], str] = str,
+        max_attempts: int = 20,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl = ttl
+        self._name = name_user
+        self._max_attempts = max_attempts
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the clock must return timezone-aware datetimes")
+        return now.astimezone(UTC)
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    async def get(self, request_id: str) -> RevocationRequest | None:
+        return await self._store.get(normalize_request_id(request_id))
+
+    async def list_pending(self) -> list[RevocationRequest]:
+        return await self._store.list_pending()
+
+    async def list_recent(
+        self, target: str | None = None, limit: int = 20
+    ) -> list[RevocationRequest]:
+        return await self._store.list_recent(target, limit)
+
+    async def history(self, request_id: str) -> list[AuditEvent]:
+        return await self._store.events(normalize_request_id(request_id))
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        plan: RevocationPlan,
+        requester: str,
+        channel_id: str,
+        reason: str,
+        required_approvals: int = 1,
+        undo_of: str | None = None,
+    ) -> RevocationRequest:
+        reason = redact_secrets(reason.strip())
+        if not reason:
+            raise InvalidInput(
+                "Say why: a reason or incident reference is required.", field="reason"
+            )
+        if required_approvals < 1:
+            raise InvalidInput("At least one approval is required.")
+        if undo_of is not None:
+            original = await self.get(undo_of)
+            if original is None:
+                raise NotFound(f"There is no request {undo_of} to undo.")
+            if original.status not in (RequestStatus.COMPLETED, RequestStatus.PARTIAL):
+                raise InvalidInput(
+                    f"Only a completed request can be undone; {original.id} is {original.status}."
+                )
+            undo_of = original.id
+        now = self._now()
+        # 40 random bits: a collision is unlikely but possible, and create() refuses a taken id.
+        for _ in range(5):
+            request = RevocationRequest(
+                id=new_request_id(),
+                requester=requester,
+                channel_id=channel_id,
+                reason=reason,
+                plan=plan,
+                created_at=now,
+                expires_at=now + self._ttl,
+                required_approvals=required_approvals,
+                undo_of=undo_of,
+            )
+            event = new_event(
+                None, request.id, EventType.REQUESTED, requester, now, _requested_data(request)
+            )
+            if await self._store.create(request, [event]):
+                return request
+        raise RuntimeError("could not allocate a free request id")
+
+    async def attach_message(self, request_id: str, message_ts: str) -> Outcome:
+        async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+            if req.message_ts == message_ts:
+                return Outcome(code=OutcomeCode.POSTED, message="Already recorded.", request=req)
+            data = {"channel_id": req.channel_id, "message_ts": message_ts}
+            return _Change(
+                advance(req, message_ts=message_ts),
+                OutcomeCode.POSTED,
+                "Request message recorded.",
+                [(EventType.POSTED, SYSTEM_ACTOR, data)],
+            )
+
+        return await self._transact(request_id, step)
+
+    async def approve(self, request_id: str, user_id: str, is_approver: IsApprover) -> Outcome:
+        # Asked once: the answer does not change between retries of a lost race.
+        approver: bool | None = None
+
+        async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+            nonlocal approver
+            if (ended := self._pending_gate(req, now)) is not None:
+                return ended
+            if user_id == req.requester:
+                return _refuse(
+                    OutcomeCode.SELF_APPROVAL,
+                    "You made this request, so you cannot approve it: a second person must.",
+                    req,
+                )
+            if approver is None:
+                approver = await is_approver(user_id)
+            if not approver:
+                return _refuse(
+                    OutcomeCode.NOT_APPROVER,
+                    "Only configured approvers can approve a revocation; nothing was changed.",
+                    req,
+                )
+            if user_id in req.approved_by:
+                return _refuse(
+                    OutcomeCode.DUPLICATE,
+                    f"You already approved this request; it needs {req.required_approvals} "
+                    "approvals from different people.",
+                    req,
+                )
+            approvals = (*req.approvals, Approval(user_id=user_id, at=now))
+            data = {"approvals": len(approvals), "required": req.required_approvals}
+            if len(approvals) >= req.required_approvals:
+                return _Change(
+                    advance(
+                        req,
+                        RequestStatus.APPROVED,
+                        approvals=approvals,
+                        decided_by=user_id,
+                        decided_at=now,
+                    ),
+                    OutcomeCode.APPROVED,
+                    f"Approved by {self._name(user_id)} at {format_time(now)}.",
+                    [(EventType.APPROVED, user_id, data)],
+                )
+            missing = req.required_approvals - len(approvals)
+            return _Change(
+                advance(req, approvals=approvals),
+                OutcomeCode.APPROVAL_RECORDED,
+                f"Approval {len(approvals)} of {req.required_approvals} recorded; "
+                f"{missing} more needed from other approvers.",
+                [(EventType.APPROVAL, user_id, data)],
+            )
+
+        return await self._transact(request_id, step)
+
+    async def reject(
+        self, request_id: str, user_id: str, is_approver: IsApprover, note: str | None = None
+    ) -> Outcome:
+        approver: bool | None = None
+        clean_note = redact_secrets(note.strip()) if note and note.strip() else None
+
+        async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+            nonlocal approver
+            if (ended := self._pending_gate(req, now)) is not None:
+                return ended
+            if approver is None:
+                approver = await is_approver(user_id)
+            if not approver:
+                hint = " As the requester you can cancel it." if user_id == req.requester else ""
+                return _refuse(
+                    OutcomeCode.NOT_APPROVER, "Only approvers can reject a request." + hint, req
+                )
+            return _Change(
+                advance(
+                    req,
+                    RequestStatus.REJECTED,
+                    decided_by=user_id,
+                    decided_at=now,
+                    decision_note=clean_note,
+                ),
+                OutcomeCode.REJECTED,
+                f"Rejected by {self._name(user_id)} at {format_time(now)}.",
+                [(EventType.REJECTED, user_id, {"note": clean_note})],
+            )
+
+        return await self._transact(request_id, step)
+
+    async def cancel(self, request_id: str, user_id: str, note: str | None = None) -> Outcome:
+        clean_note = redact_secrets(note.strip()) if note and note.strip() else None
+
+        async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+            if (ended := self._pending_gate(req, now)) is not None:
+                return ended
+            if user_id != req.requester:
+                return _refuse(
+                    OutcomeCode.NOT_REQUESTER,
+                    f"Only the requester ({self._name(req.requester)}) can cancel this request.",
+                    req,
+                )
+            return _Change(
+                advance(
+                    req,
+                    RequestStatus.CANCELLED,
+                    decided_by=user_id,
+                    decided_at=now,
+                    decision_note=clean_note,
+                ),
+                OutcomeCode.CANCELLED,
+                f"Cancelled by {self._name(user_id)} at {format_time(now)}.",
+                [(EventType.CANCELLED, user_id, {"note": clean_note})],
+            )
+
+        return await self._transact(request_id, step)
+
+    async def expire_due(self, now: datetime | None = None) -> list[RevocationRequest]:
+        """Expire pending requests past their TTL; returns them so their messages can be updated."""
+        expired: list[RevocationRequest] = []
+        at = now.astimezone(UTC) if now is not None else self._now()
+        for candidate in await self._store.list_pending():
+            if not candidate.is_due(at):
+                continue
+
+            async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+                if not req.is_due(now):
+                    return _refuse(OutcomeCode.NOT_PENDING, "", req)
+                return self._expire(req, now)
+
+            outcome = await self._transact(candidate.id, step, now=at)
+            if outcome.changed and outcome.request is not None:
+                expired.append(outcome.request)
+        return expired
+
+    async def start_execution(self, request_id: str) -> Outcome:
+        """Claim an approved request for execution; exactly one caller gets EXECUTION_STARTED."""
+
+        async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+            if req.status is not RequestStatus.APPROVED:
+                return _refuse(
+                    OutcomeCode.NOT_APPROVED,
+                    f"This request is {req.status}, not approved; nothing will run.",
+                    req,
+                )
+            return _Change(
+                advance(req, RequestStatus.EXECUTING),
+                OutcomeCode.EXECUTION_STARTED,
+                "Executing the plan.",
+                [(EventType.EXECUTION_STARTED, SYSTEM_ACTOR, {})],
+            )
+
+        return await self._transact(request_id, step)
+
+    async def finish(self, request_id: str, report: ExecutionReport) -> Outcome:
+        """Record the execution report; the request ends as it says: completed, partial, failed."""
+        final = RequestStatus(report.status)
+
+        async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+            if req.status is not RequestStatus.EXECUTING:
+                return _refuse(
+                    OutcomeCode.NOT_EXECUTING,
+                    f"This request is {req.status}, not executing; the report was not recorded.",
+                    req,
+                )
+            return _Change(
+                advance(req, final, report=report),
+                OutcomeCode.FINISHED,
+                f"Finished: {final}.",
+                _report_events(report, final),
+            )
+
+        return await self._transact(request_id, step)
+
+    # --- machinery --------------------------------------------------------------------------------
+
+    def _pending_gate(self, req: RevocationRequest, now: datetime) -> Outcome | _Change | None:
+        """None if the request can still be decided; else the refusal, or the expiry to record."""
+        if req.status is not RequestStatus.PENDING:
+            return _refuse(OutcomeCode.NOT_PENDING, self.describe_decision(req), req)
+        if req.is_due(now):
+            return self._expire(req, now)
+        return None
+
+    def _expire(self, req: RevocationRequest, now: datetime) -> _Change:
+        new = advance(req, RequestStatus.EXPIRED, decided_at=req.expires_at)
+        data = {"expires_at": req.expires_at.isoformat(), "approvals": len(req.approvals)}
+        return _Change(
+            new,
+            OutcomeCode.EXPIRED,
+            f"This request expired at {format_time(req.expires_at)}; nothing was changed in IAM. "
+            "Start a new request if it is still needed.",
+            [(EventType.EXPIRED, SYSTEM_ACTOR, data)],
+        )
+
+    def describe_decision(self, req: RevocationRequest) -> str:
+        """Who ended a request that is no longer pending, and when, in plain words."""
+        who = self._name(req.decided_by) if req.decided_by else "someone"
+        when = format_time(req.decided_at) if req.decided_at else "an unknown time"
+        match req.status:
+            case RequestStatus.PENDING:
+                return "This request is still waiting for approval."
+            case RequestStatus.APPROVED:
+                return f"{who} already approved this request at {when}."
+            case RequestStatus.EXECUTING:
+                return f"{who} already approved this request at {when}; it is being carried out."
+            case RequestStatus.COMPLETED | RequestStatus.PARTIAL | RequestStatus.FAILED:
+                return f"{who} approved this request at {when}; it has finished ({req.status})."
+            case RequestStatus.REJECTED:
+                return f"{who} rejected this request at {when}."
+            case RequestStatus.CANCELLED:
+                return f"{who} cancelled this request at {when}."
+            case RequestStatus.EXPIRED:
+                return f"This request expired at {when} without enough approvals."
+
+    async def _transact(self, request_id: str, step: _Step, now: datetime | None = None) -> Outcome:
+        """Read, decide, compare-and-set; on a lost race read again and decide again."""
+        for _ in range(self._max_attempts):
+            req = await self._store.get(request_id)
+            if req is None:
+                return Outcome(
+                    code=OutcomeCode.NOT_FOUND, message=f"There is no request {request_id}."
+                )
+            at = now or self._now()
+            decision = await step(req, at)
+            if isinstance(decision, Outcome):
+                return decision
+            head = await self._store.last_event(req.id)
+            events: list[AuditEvent] = []
+            for type_, actor, data in decision.events:
+                head = new_event(head, req.id, type_, actor, at, data)
+                events.append(head)
+            if await self._store.compare_and_set(req, decision.new, events):
+                return Outcome(
+                    code=decision.code,
+                    message=decision.message,
+                    changed=True,
+                    request=decision.new,
+                )
+        return Outcome(
+            code=OutcomeCode.BUSY,
+            message="Too many people changed this request at once; please try again.",
+        )
+
+
+def _refuse(code: OutcomeCode, message: str, req: RevocationRequest) -> Outcome:
+    return Outcome(code=code, message=message, request=req)
+
+
+def _requested_data(req: RevocationRequest) -> dict[str, Any]:
+    """What was asked, for the audit: ids, names, fingerprints, the exact IAM calls; no secrets."""
+    t = req.plan.target
+    return {
+        "channel_id": req.channel_id,
+        "reason": req.reason,
+        "required_approvals": req.required_approvals,
+        "expires_at": req.expires_at.isoformat(),
+        "undo_of": req.undo_of,
+        "target": {
+            "kind": t.kind,
+            "account": t.account,
+            "account_id": t.account_id,
+            "user_name": t.user_name,
+            "credential_id": t.credential.credential_id if t.credential else None,
+            "role_arn": t.role.arn if t.role else None,
+            "key_fingerprint": t.key.fingerprint if t.key else None,
+        },
+        "actions": list(req.plan.actions),
+        "calls": [{"operation": s.operation, "params": s.params} for s in req.plan.steps],
+    }
+
+
+def _report_events(
+    report: ExecutionReport, final: RequestStatus
+) -> list[tuple[EventType, str, dict[str, Any]]]:
+    events: list[tuple[EventType, str, dict[str, Any]]] = []
+    for r in report.results:
+        data = r.model_dump(mode="json")
+        data["message"] = redact_secrets(r.message)
+        events.append((EventType.STEP, SYSTEM_ACTOR, data))
+    verified = report.verification.model_dump(mode="json")
+    verified["holds"] = report.verification.holds
+    events.append((EventType.VERIFIED, SYSTEM_ACTOR, verified))
+    elapsed = (report.finished_at - report.started_at).total_seconds()
+    events.append(
+        (
+            EventType(final.value),
+            SYSTEM_ACTOR,
+            {
+                "started_at": report.started_at.isoformat(),
+                "finished_at": report.finished_at.isoformat(),
+                "elapsed_seconds": round(elapsed, 3),
+            },
+        )
+    )
+    return events

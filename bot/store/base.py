@@ -1,0 +1,74 @@
+"""The request store's interface: what the hub needs, and all either backend implements.
+
+A request and its audit events are written together, in one conditional write, so the audit can
+never miss a state change nor record one that did not happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from bot.audit import AuditEvent
+from bot.requests import RevocationRequest
+
+
+class RequestStore(Protocol):
+    async def create(self, request: RevocationRequest, events: Sequence[AuditEvent] = ()) -> bool:
+        """Store a new request (and its first events); False if the id is taken."""
+        ...
+
+    async def get(self, request_id: str) -> RevocationRequest | None: ...
+
+    async def compare_and_set(
+        self,
+        old: RevocationRequest,
+        new: RevocationRequest,
+        events: Sequence[AuditEvent] = (),
+    ) -> bool:
+        """Replace `old` by `new` (stored with version old.version + 1) and append `events`.
+
+        Succeeds only if the stored request still has old's version and status; otherwise
+        writes nothing and returns False (someone else changed it first).
+        """
+        ...
+
+    async def list_pending(self) -> list[RevocationRequest]: ...
+
+    async def list_recent(
+        self, target: str | None = None, limit: int = 20
+    ) -> list[RevocationRequest]:
+        """Newest first; with `target`, only requests on that IAM user or role (any case)."""
+        ...
+
+    async def last_event(self, request_id: str) -> AuditEvent | None:
+        """The newest audit event of a request: what its next event chains onto."""
+        ...
+
+    async def events(self, request_id: str | None = None) -> list[AuditEvent]:
+        """Audit events in chain order per request; all requests when `request_id` is None."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def stored(old: RevocationRequest, new: RevocationRequest) -> RevocationRequest:
+    """`new` as compare_and_set stores it: the version always follows old's."""
+    if new.version == old.version + 1:
+        return new
+    return new.model_copy(update={"version": old.version + 1})
+
+
+def sortable_time(t: datetime) -> str:
+    # Fixed-width UTC text sorts in time order, as a database column or a DynamoDB sort key.
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def target_key(request: RevocationRequest) -> str | None:
+    # IAM user and role names are unique regardless of case, so match them that way.
+    name = request.target_name
+    return name.lower() if name else None
+
+
+MAX_EVENTS_PER_WRITE = 90  # DynamoDB transactions hold at most 100 items; leave headroom

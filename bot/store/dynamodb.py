@@ -1,0 +1,322 @@
+"""The store for several replicas: one DynamoDB table, every write a conditional transaction.
+
+Layout (one table, created on first use if missing, on-demand billing):
+
+    pk = request id, sk = "request"          the request: version, status, body (JSON), created_at,
+                                             target, kind="request", pending="1" while pending
+    pk = request id, sk = "event#<seq>"      one audit event: body (its canonical JSON line)
+
+    GSI pending   (pending, created_at)  sparse: only pending requests carry `pending`
+    GSI by_target (target, created_at)   `list <user-or-role>`
+    GSI recent    (kind, created_at)     `list` without a name (requests are few: one partition)
+
+A request and its new events go in one TransactWriteItems whose request Put is conditioned on the
+stored version and status, so the audit moves in lockstep with the state. boto3 is synchronous:
+every call runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from bot.audit import AuditEvent
+from bot.requests import RequestStatus, RevocationRequest
+from bot.store.base import MAX_EVENTS_PER_WRITE, sortable_time, stored, target_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        QueryInputTypeDef,
+        TransactWriteItemTypeDef,
+    )
+
+T = TypeVar("T")
+
+_REQUEST_SK = "request"
+_EVENT_PREFIX = "event#"
+# Losing a race shows up as one of these per item; anything else is a real error.
+_LOST_RACE = {"None", "ConditionalCheckFailed", "TransactionConflict"}
+
+
+def _event_sk(seq: int) -> str:
+    return f"{_EVENT_PREFIX}{seq:010d}"
+
+
+class DynamoDbStore:
+    def __init__(
+        self,
+        table: str,
+        *,
+        region: str | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 15.0,
+    ) -> None:
+        self.table = table
+        config = Config(
+            retries={"mode": "standard", "max_attempts": 5},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        # The endpoint comes from the standard AWS variables (AWS_ENDPOINT_URL...), read by boto3.
+        self._client: DynamoDBClient = boto3.client("dynamodb", region_name=region, config=config)
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        def call() -> T:
+            self._ensure_table()
+            return fn()
+
+        return await asyncio.to_thread(call)
+
+    def _ensure_table(self) -> None:
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            try:
+                self._client.describe_table(TableName=self.table)
+            except ClientError as exc:
+                if _code(exc) != "ResourceNotFoundException":
+                    raise
+                self._create_table()
+            self._client.get_waiter("table_exists").wait(TableName=self.table)
+            self._ready = True
+
+    def _create_table(self) -> None:
+        def index(name: str, hash_key: str) -> Any:
+            return {
+                "IndexName": name,
+                "KeySchema": [
+                    {"AttributeName": hash_key, "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["body"]},
+            }
+
+        try:
+            self._client.create_table(
+                TableName=self.table,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": name, "AttributeType": "S"}
+                    for name in ("pk", "sk", "pending", "target", "kind", "created_at")
+                ],
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                GlobalSecondaryIndexes=[
+                    index("pending", "pending"),
+                    index("by_target", "target"),
+                    index("recent", "kind"),
+                ],
+            )
+        except ClientError as exc:
+            # Another replica is creating it at this moment; the waiter covers us.
+            if _code(exc) != "ResourceInUseException":
+                raise
+
+    # --- requests ---------------------------------------------------------------------------------
+
+    async def create(self, request: RevocationRequest, events: Sequence[AuditEvent] = ()) -> bool:
+        put: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self.table,
+                "Item": _request_item(request),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        return await self._run(lambda: self._transact(put, request.id, events))
+
+    async def get(self, request_id: str) -> RevocationRequest | None:
+        def read() -> RevocationRequest | None:
+            resp = self._client.get_item(
+                TableName=self.table,
+                Key={"pk": {"S": request_id}, "sk": {"S": _REQUEST_SK}},
+                ConsistentRead=True,
+            )
+            item = resp.get("Item")
+            return RevocationRequest.model_validate_json(item["body"]["S"]) if item else None
+
+        return await self._run(read)
+
+    async def compare_and_set(
+        self,
+        old: RevocationRequest,
+        new: RevocationRequest,
+        events: Sequence[AuditEvent] = (),
+    ) -> bool:
+        if new.id != old.id:
+            raise ValueError("compare_and_set cannot change a request's id")
+        new = stored(old, new)
+        put: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self.table,
+                "Item": _request_item(new),
+                "ConditionExpression": "version = :v AND #status = :s",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":v": {"N": str(old.version)},
+                    ":s": {"S": old.status.value},
+                },
+            }
+        }
+        return await self._run(lambda: self._transact(put, old.id, events))
+
+    def _transact(
+        self, request_put: TransactWriteItemTypeDef, request_id: str, events: Sequence[AuditEvent]
+    ) -> bool:
+        if any(e.request_id != request_id for e in events):
+            raise ValueError("events must belong to the request being written")
+        if len(events) > MAX_EVENTS_PER_WRITE:
+            raise ValueError(f"at most {MAX_EVENTS_PER_WRITE} events per write")
+        items: list[TransactWriteItemTypeDef] = [request_put]
+        for e in events:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": {
+                            "pk": {"S": e.request_id},
+                            "sk": {"S": _event_sk(e.seq)},
+                            "body": {"S": e.line()},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        try:
+            # The token makes a retried transaction (timeout, throttling) count once instead of
+            # failing its own condition and looking like a lost race.
+            self._client.transact_write_items(
+                TransactItems=items, ClientRequestToken=str(uuid.uuid4())
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            if _code(exc) == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons", [])
+                if all(r.get("Code", "None") in _LOST_RACE for r in reasons):
+                    return False
+            raise
+        return True
+
+    async def list_pending(self) -> list[RevocationRequest]:
+        return await self._query_index("pending", "pending", "1", newest_first=False, limit=None)
+
+    async def list_recent(
+        self, target: str | None = None, limit: int = 20
+    ) -> list[RevocationRequest]:
+        if target is None:
+            return await self._query_index("recent", "kind", _REQUEST_SK, True, limit)
+        return await self._query_index("by_target", "target", target.lower(), True, limit)
+
+    async def _query_index(
+        self, index: str, key: str, value: str, newest_first: bool, limit: int | None
+    ) -> list[RevocationRequest]:
+        def read() -> list[RevocationRequest]:
+            query: QueryInputTypeDef = {
+                "TableName": self.table,
+                "IndexName": index,
+                "KeyConditionExpression": "#k = :v",
+                "ExpressionAttributeNames": {"#k": key},
+                "ExpressionAttributeValues": {":v": {"S": value}},
+                "ScanIndexForward": not newest_first,
+            }
+            if limit is not None:
+                query["Limit"] = limit
+            items = self._query_all(query, limit)
+            return [RevocationRequest.model_validate_json(i["body"]["S"]) for i in items]
+
+        return await self._run(read)
+
+    def _query_all(
+        self, query: QueryInputTypeDef, limit: int | None = None
+    ) -> list[dict[str, AttributeValueTypeDef]]:
+        items: list[dict[str, AttributeValueTypeDef]] = []
+        while True:
+            resp = self._client.query(**query)
+            items.extend(resp.get("Items", []))
+            last = resp.get("LastEvaluatedKey")
+            if not last or (limit is not None and len(items) >= limit):
+                return items[:limit] if limit is not None else items
+            query["ExclusiveStartKey"] = last
+
+    # --- audit ------------------------------------------------------------------------------------
+
+    async def last_event(self, request_id: str) -> AuditEvent | None:
+        def read() -> AuditEvent | None:
+            query = self._events_query(request_id)
+            query["ScanIndexForward"] = False
+            query["Limit"] = 1
+            resp = self._client.query(**query)
+            items = resp.get("Items", [])
+            return AuditEvent.model_validate_json(items[0]["body"]["S"]) if items else None
+
+        return await self._run(read)
+
+    async def events(self, request_id: str | None = None) -> list[AuditEvent]:
+        def read() -> list[AuditEvent]:
+            if request_id is not None:
+                items = self._query_all(self._events_query(request_id))
+            else:
+                items = []
+                kwargs: dict[str, Any] = {
+                    "TableName": self.table,
+                    "FilterExpression": "begins_with(sk, :p)",
+                    "ExpressionAttributeValues": {":p": {"S": _EVENT_PREFIX}},
+                    "ConsistentRead": True,
+                }
+                while True:
+                    resp = self._client.scan(**kwargs)
+                    items.extend(resp.get("Items", []))
+                    if "LastEvaluatedKey" not in resp:
+                        break
+                    kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+            events = [AuditEvent.model_validate_json(i["body"]["S"]) for i in items]
+            return sorted(events, key=lambda e: (e.request_id, e.seq))
+
+        return await self._run(read)
+
+    def _events_query(self, request_id: str) -> QueryInputTypeDef:
+        return {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
+            "ExpressionAttributeValues": {":pk": {"S": request_id}, ":p": {"S": _EVENT_PREFIX}},
+            "ConsistentRead": True,
+        }
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._client.close)
+
+
+def _request_item(request: RevocationRequest) -> dict[str, AttributeValueTypeDef]:
+    item: dict[str, AttributeValueTypeDef] = {
+        "pk": {"S": request.id},
+        "sk": {"S": _REQUEST_SK},
+        "kind": {"S": _REQUEST_SK},
+        "version": {"N": str(request.version)},
+        "status": {"S": request.status.value},
+        "created_at": {"S": sortable_time(request.created_at)},
+        "body": {"S": request.model_dump_json()},
+    }
+    if request.status is RequestStatus.PENDING:
+        item["pending"] = {"S": "1"}
+    if (target := target_key(request)) is not None:
+        item["target"] = {"S": target}
+    return item
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,339 @@
+"""One suite for every request store: SQLite (a temp file) and DynamoDB (moto)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from moto import mock_aws
+
+from bot.audit import EventType, new_event
+from bot.errors import InvalidInput
+from bot.requests import (
+    Approval,
+    RequestStatus,
+    RevocationRequest,
+    advance,
+    new_request_id,
+)
+from bot.revocation.model import (
+    Action,
+    Credential,
+    IamCall,
+    KeyKind,
+    RevocationPlan,
+    Role,
+    Target,
+)
+from bot.store import RequestStore, open_store
+from bot.store.dynamodb import DynamoDbStore
+from bot.store.sqlite import SqliteStore
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+# --- helpers shared by the request and audit tests ------------------------------------------------
+
+
+def make_plan(user: str = "alice", role: str | None = None) -> RevocationPlan:
+    """A small real plan: deactivate one long-term key (or deny a role, given `role`)."""
+    if role is not None:
+        target = Target(
+            kind=KeyKind.SHORT_TERM,
+            role=Role(name=role, arn=f"arn:aws:iam::123456789012:role/{role}", path="/"),
+        )
+        return RevocationPlan(
+            target=target,
+            actions=(Action.DENY_ROLE,),
+            steps=(
+                IamCall(
+                    action=Action.DENY_ROLE,
+                    operation="PutRolePolicy",
+                    params={"RoleName": role, "PolicyName": "deny", "PolicyDocument": {}},
+                    summary=f"Deny API-key use to role {role}",
+                ),
+            ),
+            created_at=T0,
+        )
+    cred = Credential(
+        credential_id="ACCA" + "X" * 17, user_name=user, status="Active", created_at=T0
+    )
+    target = Target(kind=KeyKind.LONG_TERM, user_name=user, credential=cred)
+    return RevocationPlan(
+        target=target,
+        actions=(Action.DEACTIVATE,),
+        steps=(
+            IamCall(
+                action=Action.DEACTIVATE,
+                operation="UpdateServiceSpecificCredential",
+                params={
+                    "UserName": user,
+                    "ServiceSpecificCredentialId": cred.credential_id,
+                    "Status": "Inactive",
+                },
+                summary=f"Set key {cred.credential_id[:8]}… of {user} to Inactive",
+            ),
+        ),
+        created_at=T0,
+    )
+
+
+def make_request(
+    *, user: str = "alice", role: str | None = None, created_at: datetime = T0
+) -> RevocationRequest:
+    return RevocationRequest(
+        id=new_request_id(),
+        requester="U_REQ",
+        channel_id="C1",
+        reason="INC-1 key in a public gist",
+        plan=make_plan(user, role),
+        created_at=created_at,
+        expires_at=created_at + timedelta(hours=1),
+    )
+
+
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials so moto never touches a real account, whatever the shell has set."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture
+def dynamodb_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    aws_env(monkeypatch)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[RequestStore]:
+    if request.param == "sqlite":
+        s: RequestStore = open_store(f"sqlite:///{tmp_path}/revoker.db")
+        yield s
+        await s.close()
+        return
+    aws_env(monkeypatch)
+    with mock_aws():
+        s = open_store("dynamodb://revoker-test")
+        yield s
+        await s.close()
+
+
+# --- the shared suite -----------------------------------------------------------------------------
+
+
+async def test_create_and_get_round_trip(store: RequestStore) -> None:
+    req = make_request()
+    assert await store.create(req)
+    assert await store.get(req.id) == req
+    assert await store.get("R-NOTTHERE") is None
+
+
+async def test_create_refuses_a_taken_id(store: RequestStore) -> None:
+    req = make_request()
+    assert await store.create(req)
+    assert not await store.create(req.model_copy(update={"reason": "other"}))
+    got = await store.get(req.id)
+    assert got is not None and got.reason == req.reason
+
+
+async def test_compare_and_set_succeeds_on_current_version(store: RequestStore) -> None:
+    req = make_request()
+    await store.create(req)
+    new = advance(req, approvals=(Approval(user_id="U_A", at=T0),))
+    assert await store.compare_and_set(req, new)
+    got = await store.get(req.id)
+    assert got is not None
+    assert got.version == req.version + 1
+    assert got.approved_by == ("U_A",)
+
+
+async def test_compare_and_set_sets_version_whatever_new_says(store: RequestStore) -> None:
+    req = make_request()
+    await store.create(req)
+    assert await store.compare_and_set(req, req.model_copy(update={"version": 99}))
+    got = await store.get(req.id)
+    assert got is not None and got.version == req.version + 1
+
+
+async def test_compare_and_set_fails_on_stale_version(store: RequestStore) -> None:
+    req = make_request()
+    await store.create(req)
+    first = advance(req, RequestStatus.APPROVED, decided_by="U_A", decided_at=T0)
+    assert await store.compare_and_set(req, first)
+    stale = advance(req, RequestStatus.REJECTED, decided_by="U_B", decided_at=T0)
+    assert not await store.compare_and_set(req, stale)
+    got = await store.get(req.id)
+    assert got is not None
+    assert got.status is RequestStatus.APPROVED and got.decided_by == "U_A"
+
+
+async def test_compare_and_set_on_missing_request_fails(store: RequestStore) -> None:
+    req = make_request()
+    assert not await store.compare_and_set(req, advance(req, RequestStatus.CANCELLED))
+    assert await store.get(req.id) is None
+
+
+async def test_concurrent_compare_and_set_has_exactly_one_winner(store: RequestStore) -> None:
+    req = make_request()
+    await store.create(req)
+    attempts = [
+        advance(
+            req,
+            RequestStatus.APPROVED,
+            approvals=(Approval(user_id=f"U_{i}", at=T0),),
+            decided_by=f"U_{i}",
+            decided_at=T0,
+        )
+        for i in range(10)
+    ]
+    results = await asyncio.gather(*(store.compare_and_set(req, a) for a in attempts))
+    assert sum(results) == 1
+    winner = attempts[results.index(True)]
+    got = await store.get(req.id)
+    assert got is not None and got.decided_by == winner.decided_by
+
+
+async def test_events_are_written_with_the_state_change_and_only_then(store: RequestStore) -> None:
+    req = make_request()
+    first = new_event(None, req.id, EventType.REQUESTED, "U_REQ", T0, {"reason": "x"})
+    assert await store.create(req, [first])
+    assert await store.last_event(req.id) == first
+
+    approved = advance(req, RequestStatus.APPROVED, decided_by="U_A", decided_at=T0)
+    second = new_event(first, req.id, EventType.APPROVED, "U_A", T0)
+    assert await store.compare_and_set(req, approved, [second])
+
+    # A loser's event must not land: the write is all or nothing.
+    rejected = advance(req, RequestStatus.REJECTED)
+    loser = new_event(first, req.id, EventType.REJECTED, "U_B", T0)
+    assert not await store.compare_and_set(req, rejected, [loser])
+
+    assert await store.events(req.id) == [first, second]
+    assert await store.last_event(req.id) == second
+    assert await store.last_event("R-NOTTHERE") is None
+
+
+async def test_events_of_all_requests(store: RequestStore) -> None:
+    a, b = make_request(), make_request()
+    ea = new_event(None, a.id, EventType.REQUESTED, "U_REQ", T0)
+    eb = new_event(None, b.id, EventType.REQUESTED, "U_REQ", T0)
+    await store.create(a, [ea])
+    await store.create(b, [eb])
+    assert sorted(await store.events(), key=lambda e: e.request_id) == sorted(
+        [ea, eb], key=lambda e: e.request_id
+    )
+
+
+async def test_list_pending_holds_only_pending_requests_oldest_first(store: RequestStore) -> None:
+    newer = make_request(created_at=T0 + timedelta(minutes=5))
+    older = make_request(created_at=T0)
+    done = make_request(created_at=T0 + timedelta(minutes=1))
+    for r in (newer, older, done):
+        await store.create(r)
+    await store.compare_and_set(done, advance(done, RequestStatus.CANCELLED))
+    assert [r.id for r in await store.list_pending()] == [older.id, newer.id]
+
+
+async def test_list_recent_by_target_user_or_role_any_case(store: RequestStore) -> None:
+    a1 = make_request(user="Alice", created_at=T0)
+    a2 = make_request(user="alice", created_at=T0 + timedelta(minutes=1))
+    bob = make_request(user="bob", created_at=T0 + timedelta(minutes=2))
+    role = make_request(role="BuildRole", created_at=T0 + timedelta(minutes=3))
+    for r in (a1, a2, bob, role):
+        await store.create(r)
+    # Matching survives a state change too.
+    await store.compare_and_set(a1, advance(a1, RequestStatus.CANCELLED))
+
+    assert [r.id for r in await store.list_recent("ALICE")] == [a2.id, a1.id]
+    assert [r.id for r in await store.list_recent("buildrole")] == [role.id]
+    assert await store.list_recent("nobody") == []
+    assert [r.id for r in await store.list_recent()] == [role.id, bob.id, a2.id, a1.id]
+    assert [r.id for r in await store.list_recent(limit=2)] == [role.id, bob.id]
+
+
+# --- backend specifics ----------------------------------------------------------------------------
+
+
+def test_open_store_picks_the_backend(tmp_path: object, dynamodb_env: None) -> None:
+    assert isinstance(open_store(f"sqlite:///{tmp_path}/x.db"), SqliteStore)
+    assert isinstance(open_store("dynamodb://revoker-requests"), DynamoDbStore)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgres://user:hunter2@db/x", "sqlite:///", "dynamodb://", "dynamodb://a/b", "", "sqlite:x"],
+)
+def test_open_store_rejects_bad_urls_naming_the_setting(url: str) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        open_store(url)
+    assert "REVOKER_DATABASE_URL" in exc.value.message
+    assert "hunter2" not in exc.value.message
+
+
+def test_open_store_rejects_an_unopenable_sqlite_path(tmp_path: object) -> None:
+    with pytest.raises(InvalidInput, match="REVOKER_DATABASE_URL"):
+        open_store(f"sqlite:///{tmp_path}/no/such/dir/x.db")
+
+
+async def test_sqlite_memory_store_works_across_threads() -> None:
+    store = open_store("sqlite:///:memory:")
+    req = make_request()
+    assert await store.create(req)
+    results = await asyncio.gather(
+        *(store.compare_and_set(req, advance(req, RequestStatus.CANCELLED)) for _ in range(5))
+    )
+    assert sum(results) == 1
+    await store.close()
+
+
+async def test_sqlite_file_persists_and_uses_wal(tmp_path: object) -> None:
+    path = f"{tmp_path}/revoker.db"
+    req = make_request()
+    first = open_store(f"sqlite:///{path}")
+    await first.create(req)
+    await first.close()
+    second = SqliteStore(path)
+    assert await second.get(req.id) == req
+    mode = await second._run(lambda db: db.execute("PRAGMA journal_mode").fetchone()[0])
+    assert mode == "wal"
+    await second.close()
+
+
+async def test_two_sqlite_connections_to_one_file_still_have_one_winner(tmp_path: object) -> None:
+    """Two replicas on one host share the file; the version check still decides."""
+    path = f"{tmp_path}/revoker.db"
+    a, b = SqliteStore(path), SqliteStore(path)
+    req = make_request()
+    await a.create(req)
+    results = await asyncio.gather(
+        a.compare_and_set(req, advance(req, RequestStatus.APPROVED)),
+        b.compare_and_set(req, advance(req, RequestStatus.REJECTED)),
+    )
+    assert sorted(results) == [False, True]
+    await a.close()
+    await b.close()
+
+
+async def test_dynamodb_creates_its_table_once_on_first_use(dynamodb_env: None) -> None:
+    import boto3
+
+    first = DynamoDbStore("revoker-new")
+    second = DynamoDbStore("revoker-new")  # another replica starting at the same time
+    req = make_request()
+    await asyncio.gather(first.create(req), second.get(req.id))
+    table = boto3.client("dynamodb").describe_table(TableName="revoker-new")["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {
+        "pending",
+        "by_target",
+        "recent",
+    }
+    assert await second.get(req.id) == req
