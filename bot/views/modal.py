@@ -1,0 +1,600 @@
+"""The request modal: building it, rebuilding it on a key-type switch, parsing and checking it.
+
+A leaked key pasted into the modal is decoded here, at once, and from then on only what it decoded
+to (a `DecodedKey`: fingerprint, owner, times) travels: in `private_metadata` between views and in
+`ModalInput.decoded_key` to the handler. The key itself is never put back into a view.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from slack_sdk.models.blocks import (
+    Block,
+    CheckboxesElement,
+    ContextBlock,
+    DateTimePickerElement,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    OptionGroup,
+    PlainTextInputElement,
+    RadioButtonsElement,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot import keys, validation
+from bot.errors import InvalidInput, InvalidKey
+from bot.policies import MAX_FUTURE_SKEW
+from bot.revocation.model import (
+    ACTION_LABELS,
+    LONG_TERM_ACTIONS,
+    SHORT_TERM_ACTIONS,
+    Action,
+    DecodedKey,
+    KeyKind,
+)
+from bot.views import ids
+from bot.views.describe import KIND_LABELS, KIND_SHORT, describe_key
+from bot.views.text import OPTION_TEXT_LIMIT, code, plain, redact_keys, truncate_mrkdwn
+
+MODAL_TITLE = "Revoke Bedrock key"
+MODAL_SUBMIT = "Request approval"
+MODAL_CLOSE = "Cancel"
+REASON_MAX_LENGTH = 500
+_SELECT_OPTIONS_LIMIT = 100
+
+APPLICABLE_ACTIONS: dict[KeyKind, tuple[Action, ...]] = {
+    KeyKind.LONG_TERM: LONG_TERM_ACTIONS,
+    KeyKind.SHORT_TERM: SHORT_TERM_ACTIONS,
+}
+# The least destructive action that stops the key: reversible, so a mistaken request costs little.
+DEFAULT_ACTIONS: dict[KeyKind, tuple[Action, ...]] = {
+    KeyKind.LONG_TERM: (Action.DEACTIVATE,),
+    KeyKind.SHORT_TERM: (Action.DENY_ROLE,),
+}
+
+IDENTIFIER_LABELS: dict[KeyKind, str] = {
+    KeyKind.LONG_TERM: "Leaked key (ABSK…), credential id, or IAM user name",
+    KeyKind.SHORT_TERM: "IAM role name or ARN that generated the key",
+}
+KEY_TEXT_LABEL = "Leaked short-term key (bedrock-api-key-…), optional: checks expiry and signer"
+
+
+# Slack's view.state.values: {block_id: {action_id: {"type": ..., <value fields>}}}. Each of our
+# input blocks has one element; reading it by block alone survives an action_id change.
+StateValues = Mapping[str, Mapping[str, Mapping[str, Any]]]
+
+
+class ModalMetadata(BaseModel):
+    """What a modal carries in `private_metadata` from one view to the next and to submission."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel_id: str
+    kind: KeyKind
+    account: str | None = None  # the only configured account, when the modal shows no select
+    decoded_key: DecodedKey | None = None
+
+    def encode(self) -> str:
+        # Short keys: private_metadata is capped at 3,000 characters.
+        data: dict[str, Any] = {"c": self.channel_id, "k": self.kind.value}
+        if self.account is not None:
+            data["a"] = self.account
+        if self.decoded_key is not None:
+            data["d"] = self.decoded_key.model_dump(mode="json", exclude_none=True)
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, raw: str) -> ModalMetadata:
+        """Raises InvalidInput: metadata is written by us, so a bad one is a bug or tampering."""
+        try:
+            data = json.loads(raw)
+            return cls(
+                channel_id=data["c"],
+                kind=KeyKind(data["k"]),
+                account=data.get("a"),
+                decoded_key=DecodedKey.model_validate(data["d"]) if "d" in data else None,
+            )
+        except (ValueError, KeyError, TypeError, ValidationError):
+            raise InvalidInput("The form's hidden data is damaged; open it again.") from None
+
+
+class ModalInput(BaseModel):
+    """A submitted modal, parsed. `problems` holds what parsing found wrong, for `modal_errors`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: KeyKind
+    identifier: str | None  # stripped; None when blank or when the field held a key
+    # The pasted key, when one was pasted in this submission. Prefer `decoded_key`: it holds all a
+    # handler needs and is safe to store; this is here only for a caller that must decode itself.
+    key_text: SecretStr | None = None
+    key_block: str | None = None  # block the key was pasted in, for placing errors
+    decoded_key: DecodedKey | None = None  # from this submission, else from an earlier view
+    actions: tuple[Action, ...]
+    account: str | None
+    reason: str  # stripped, with any key in it replaced by its fingerprint
+    channel_id: str
+    revoke_before: datetime | None = None
+    problems: tuple[tuple[str, str], ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# building
+
+
+def guess_kind(text: str | None) -> KeyKind:
+    """The key type to open the modal with, from the slash command's text."""
+    if text and keys.normalize(text).startswith(keys.SHORT_TERM_PREFIX):
+        return KeyKind.SHORT_TERM
+    return KeyKind.LONG_TERM
+
+
+def revocation_modal(
+    kind: KeyKind,
+    *,
+    channel_id: str,
+    accounts: Sequence[str] = (),
+    prefill_identifier: str | None = None,
+    prefill_reason: str | None = None,
+    selected_actions: Sequence[Action] | None = None,
+    selected_account: str | None = None,
+    revoke_before: datetime | None = None,
+    decoded_key: DecodedKey | None = None,
+    identifier_action_id: str = ids.IDENTIFIER_ACTION,
+    notice: str | None = None,
+    now: datetime | None = None,
+) -> View:
+    """The modal for `kind`. A key given as `prefill_identifier` is decoded, never shown."""
+    if prefill_identifier and keys.looks_like_key(prefill_identifier):
+        decoded, problem = _decode(prefill_identifier, now)
+        decoded_key = decoded or decoded_key
+        notice = notice or problem
+        prefill_identifier = None
+    metadata = ModalMetadata(
+        channel_id=channel_id,
+        kind=kind,
+        account=accounts[0] if len(accounts) == 1 else None,
+        decoded_key=decoded_key,
+    )
+    blocks: list[Block] = [_kind_block(kind)]
+    context = _key_context(kind, decoded_key, notice)
+    if context is not None:
+        blocks.append(context)
+    blocks.append(_identifier_block(kind, prefill_identifier, identifier_action_id))
+    if kind is KeyKind.SHORT_TERM:
+        blocks.append(_key_text_block())
+    blocks.append(_actions_block(kind, selected_actions))
+    if kind is KeyKind.SHORT_TERM:
+        blocks.append(_revoke_before_block(revoke_before))
+    if len(accounts) > 1:
+        blocks.append(_account_block(accounts, selected_account))
+    blocks.append(_reason_block(prefill_reason))
+    return View(
+        type="modal",
+        callback_id=ids.REVOKE_CALLBACK_ID,
+        title=MODAL_TITLE,
+        submit=MODAL_SUBMIT,
+        close=MODAL_CLOSE,
+        blocks=blocks,
+        private_metadata=metadata.encode(),
+    )
+
+
+def switched_modal(
+    values: StateValues,
+    private_metadata: str,
+    *,
+    accounts: Sequence[str] = (),
+    now: datetime | None = None,
+) -> View:
+    """The modal rebuilt for the key type just picked (the `block_actions` of KIND_ACTION).
+
+    What was entered is kept, except a pasted key: it is decoded into the metadata and its field
+    emptied, so the key is not sent back to Slack in the new view.
+    """
+    meta = ModalMetadata.decode(private_metadata)
+    kind = _kind(values) or meta.kind
+    decoded_key = meta.decoded_key
+    notice: str | None = None
+
+    identifier = _text(values, ids.IDENTIFIER_BLOCK)
+    current_action = _action_id(values, ids.IDENTIFIER_BLOCK) or ids.IDENTIFIER_ACTION
+    identifier_action = current_action
+    for pasted in (identifier, _text(values, ids.KEY_TEXT_BLOCK)):
+        if pasted and keys.looks_like_key(pasted):
+            decoded, problem = _decode(pasted, now)
+            decoded_key = decoded or decoded_key
+            notice = problem or notice
+    if identifier and keys.looks_like_key(identifier):
+        identifier = None
+        # A new action_id is what makes Slack drop the typed value instead of preserving it.
+        identifier_action = (
+            ids.IDENTIFIER_ACTION_CLEARED
+            if current_action == ids.IDENTIFIER_ACTION
+            else ids.IDENTIFIER_ACTION
+        )
+
+    chosen = [a for a in _actions(values)[0] if a in APPLICABLE_ACTIONS[kind]]
+    return revocation_modal(
+        kind,
+        channel_id=meta.channel_id,
+        accounts=accounts,
+        prefill_identifier=identifier,
+        prefill_reason=_text(values, ids.REASON_BLOCK),
+        selected_actions=chosen or None,
+        selected_account=_selected(values, ids.ACCOUNT_BLOCK) or meta.account,
+        revoke_before=_datetime(values, ids.REVOKE_BEFORE_BLOCK)[0],
+        decoded_key=decoded_key,
+        identifier_action_id=identifier_action,
+        notice=notice,
+        now=now,
+    )
+
+
+def _kind_block(kind: KeyKind) -> InputBlock:
+    options = [Option(value=k.value, label=KIND_LABELS[k]) for k in KeyKind]
+    return InputBlock(
+        block_id=ids.KIND_BLOCK,
+        label="Key type",
+        element=RadioButtonsElement(
+            action_id=ids.KIND_ACTION,
+            options=options,
+            initial_option=options[list(KeyKind).index(kind)],
+        ),
+        # Switching type sends a block_actions event so the app can swap in the other fields.
+        dispatch_action=True,
+    )
+
+
+def _key_context(kind: KeyKind, key: DecodedKey | None, notice: str | None) -> ContextBlock | None:
+    lines: list[str] = []
+    if key is not None:
+        if key.kind is kind:
+            lines.append(
+                f":key: Key received: {describe_key(key)}. The key itself is not kept; "
+                "leave the field below empty to act on it."
+            )
+        else:
+            lines.append(
+                f":key: The {KIND_SHORT[key.kind]} key you pasted (fingerprint "
+                f"{code(key.fingerprint)}) does not apply to a {KIND_SHORT[kind]} request; "
+                f"switch back to act on it."
+            )
+    if notice:
+        lines.append(f":warning: {notice}")
+    if not lines:
+        return None
+    return ContextBlock(
+        block_id=ids.KEY_RECEIVED_BLOCK,
+        elements=[MarkdownTextObject(text=truncate_mrkdwn("\n".join(lines), 2000))],
+    )
+
+
+def _identifier_block(kind: KeyKind, value: str | None, action_id: str) -> InputBlock:
+    hint = {
+        KeyKind.LONG_TERM: "Paste the leaked key if you have it: it is decoded here and never "
+        "stored or shown. Otherwise its credential id (ACCA…) or its IAM user.",
+        KeyKind.SHORT_TERM: "A short-term key is signed by a role session; stopping it means "
+        "acting on that role.",
+    }[kind]
+    return InputBlock(
+        block_id=ids.IDENTIFIER_BLOCK,
+        label=IDENTIFIER_LABELS[kind],
+        hint=hint,
+        # Optional for Slack so that a key decoded earlier can stand in for it; modal_errors
+        # decides whether it is really missing.
+        optional=True,
+        element=PlainTextInputElement(
+            action_id=action_id,
+            initial_value=value or None,
+            placeholder={
+                KeyKind.LONG_TERM: "ABSK… / ACCA… / BedrockAPIKey-ab12",
+                KeyKind.SHORT_TERM: "my-app-role or arn:aws:iam::123456789012:role/my-app-role",
+            }[kind],
+        ),
+    )
+
+
+def _key_text_block() -> InputBlock:
+    return InputBlock(
+        block_id=ids.KEY_TEXT_BLOCK,
+        label=KEY_TEXT_LABEL,
+        hint="Decoded here and never stored or shown; only its fingerprint is kept.",
+        optional=True,
+        element=PlainTextInputElement(action_id=ids.KEY_TEXT_ACTION, multiline=True),
+    )
+
+
+def _actions_block(kind: KeyKind, selected: Sequence[Action] | None) -> InputBlock:
+    applicable = APPLICABLE_ACTIONS[kind]
+    options = [
+        Option(value=a.value, label=plain(ACTION_LABELS[a], OPTION_TEXT_LIMIT)) for a in applicable
+    ]
+    wanted = selected if selected else DEFAULT_ACTIONS[kind]
+    initial = [o for a, o in zip(applicable, options, strict=True) if a in wanted]
+    return InputBlock(
+        block_id=ids.ACTIONS_BLOCK,
+        label="Actions",
+        element=CheckboxesElement(
+            action_id=ids.ACTIONS_ACTION, options=options, initial_options=initial or None
+        ),
+    )
+
+
+def _revoke_before_block(value: datetime | None) -> InputBlock:
+    return InputBlock(
+        block_id=ids.REVOKE_BEFORE_BLOCK,
+        label="Revoke sessions issued before (optional)",
+        hint="Only for 'Revoke the role's sessions'. Empty means now. Every session of the role "
+        "issued before this moment is denied everything, legitimate ones too.",
+        optional=True,
+        element=DateTimePickerElement(
+            action_id=ids.REVOKE_BEFORE_ACTION,
+            initial_date_time=int(value.timestamp()) if value is not None else None,
+        ),
+    )
+
+
+def _account_block(accounts: Sequence[str], selected: str | None) -> InputBlock:
+    options = [Option(value=a, label=plain(a, OPTION_TEXT_LIMIT)) for a in accounts]
+    initial = next((o for a, o in zip(accounts, options, strict=True) if a == selected), None)
+    if len(options) <= _SELECT_OPTIONS_LIMIT:
+        element = StaticSelectElement(
+            action_id=ids.ACCOUNT_ACTION, options=options, initial_option=initial
+        )
+    else:
+        # A static select holds 100 options; beyond that, groups of 100 (hiding accounts would
+        # let a responder revoke in the wrong one).
+        groups = [
+            OptionGroup(
+                label=f"Accounts {i + 1}-{min(i + _SELECT_OPTIONS_LIMIT, len(options))}",
+                options=options[i : i + _SELECT_OPTIONS_LIMIT],
+            )
+            for i in range(0, len(options), _SELECT_OPTIONS_LIMIT)
+        ]
+        element = StaticSelectElement(
+            action_id=ids.ACCOUNT_ACTION, option_groups=groups, initial_option=initial
+        )
+    return InputBlock(block_id=ids.ACCOUNT_BLOCK, label="AWS account", element=element)
+
+
+def _reason_block(value: str | None) -> InputBlock:
+    return InputBlock(
+        block_id=ids.REASON_BLOCK,
+        label="Reason or incident reference",
+        hint="Shown to the approvers and kept in the audit trail.",
+        element=PlainTextInputElement(
+            action_id=ids.REASON_ACTION,
+            multiline=True,
+            max_length=REASON_MAX_LENGTH,
+            initial_value=redact_keys(value)[:REASON_MAX_LENGTH] if value else None,
+            placeholder="INC-1234: key found in a public repository",
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing
+
+
+def parse_submission(
+    values: StateValues,
+    private_metadata: str,
+    *,
+    now: datetime | None = None,
+) -> ModalInput:
+    """Read `view.state.values` of a view_submission. Never raises for what a user typed: those
+    problems go to `problems` for `modal_errors`. Raises InvalidInput for damaged metadata."""
+    meta = ModalMetadata.decode(private_metadata)
+    kind = _kind(values) or meta.kind
+    problems: list[tuple[str, str]] = []
+
+    identifier = _text(values, ids.IDENTIFIER_BLOCK)
+    key_field = _text(values, ids.KEY_TEXT_BLOCK) if kind is KeyKind.SHORT_TERM else None
+    pasted: list[tuple[str, str]] = []
+    if identifier and keys.looks_like_key(identifier):
+        pasted.append((ids.IDENTIFIER_BLOCK, identifier))
+        identifier = None
+    if key_field:
+        pasted.append((ids.KEY_TEXT_BLOCK, key_field))
+
+    key_text: str | None = None
+    key_block: str | None = None
+    decoded_key = meta.decoded_key if meta.decoded_key and meta.decoded_key.kind is kind else None
+    if len(pasted) > 1:
+        problems.append((ids.KEY_TEXT_BLOCK, "Paste the key in one field only."))
+    if pasted:
+        key_block, key_text = pasted[0]
+        decoded, problem = _decode(key_text, now)
+        if problem:
+            problems.append((key_block, problem))
+        elif decoded is not None and decoded.kind is not kind:
+            problems.append((key_block, _wrong_kind(decoded.kind, kind)))
+        else:
+            decoded_key = decoded
+
+    actions, unknown = _actions(values)
+    if unknown:
+        problems.append((ids.ACTIONS_BLOCK, "Choose from the listed actions."))
+    revoke_before, bad_time = _datetime(values, ids.REVOKE_BEFORE_BLOCK)
+    if bad_time:
+        problems.append((ids.REVOKE_BEFORE_BLOCK, "That is not a date and time."))
+
+    return ModalInput(
+        kind=kind,
+        identifier=identifier,
+        key_text=SecretStr(key_text) if key_text else None,
+        key_block=key_block,
+        decoded_key=decoded_key,
+        actions=actions,
+        account=_selected(values, ids.ACCOUNT_BLOCK) or meta.account,
+        reason=redact_keys(_text(values, ids.REASON_BLOCK) or ""),
+        channel_id=meta.channel_id,
+        revoke_before=revoke_before if kind is KeyKind.SHORT_TERM else None,
+        problems=tuple(problems),
+    )
+
+
+def modal_errors(
+    inp: ModalInput,
+    *,
+    accounts: Sequence[str] = (),
+    now: datetime | None = None,
+) -> dict[str, str]:
+    """Field errors to return with `ack(response_action="errors", errors=...)`; empty when valid.
+
+    One message per block (Slack shows one), the first problem found winning.
+    """
+    errors: dict[str, str] = {}
+
+    def add(block: str, message: str) -> None:
+        errors.setdefault(block, message)
+
+    for block, message in inp.problems:
+        add(block, message)
+
+    if inp.identifier:
+        problem = _identifier_problem(inp.kind, inp.identifier)
+        if problem:
+            add(ids.IDENTIFIER_BLOCK, problem)
+    elif inp.decoded_key is None and not inp.key_text:
+        add(ids.IDENTIFIER_BLOCK, _missing_identifier(inp.kind))
+
+    if not inp.actions:
+        add(ids.ACTIONS_BLOCK, "Choose at least one action.")
+    wrong = [a for a in inp.actions if a not in APPLICABLE_ACTIONS[inp.kind]]
+    if wrong:
+        add(
+            ids.ACTIONS_BLOCK,
+            f"{ACTION_LABELS[wrong[0]]} does not apply to a {KIND_SHORT[inp.kind]} key.",
+        )
+
+    if inp.revoke_before is not None and Action.REVOKE_SESSIONS in inp.actions:
+        current = now or datetime.now(UTC)
+        if inp.revoke_before > current + MAX_FUTURE_SKEW:
+            add(
+                ids.REVOKE_BEFORE_BLOCK,
+                "Pick a moment that has passed: a future time would also deny every session "
+                "issued after the incident.",
+            )
+
+    if accounts and len(accounts) > 1 and inp.account not in accounts:
+        add(ids.ACCOUNT_BLOCK, "Choose one of the configured accounts.")
+
+    if not inp.reason.strip():
+        add(ids.REASON_BLOCK, "Give a reason or an incident reference.")
+    elif len(inp.reason) > REASON_MAX_LENGTH:
+        add(ids.REASON_BLOCK, f"Keep the reason under {REASON_MAX_LENGTH} characters.")
+    return errors
+
+
+def _identifier_problem(kind: KeyKind, identifier: str) -> str | None:
+    if kind is KeyKind.LONG_TERM:
+        if validation.CREDENTIAL_ID.fullmatch(identifier) or validation.USER_NAME.fullmatch(
+            identifier
+        ):
+            return None
+        if validation.ROLE_ARN.fullmatch(identifier):
+            return "That is a role: choose Short-term above to stop keys a role's sessions made."
+        return (
+            "Enter a long-term key (ABSK…), a credential id (ACCA…, 20-128 letters and digits) "
+            "or an IAM user name (1-64 of letters, digits and +=,.@_-)."
+        )
+    if validation.ROLE_NAME.fullmatch(identifier) or validation.ROLE_ARN.fullmatch(identifier):
+        return None
+    return (
+        "Enter an IAM role name (1-64 of letters, digits and +=,.@_-) or a role ARN "
+        "(arn:aws:iam::123456789012:role/name)."
+    )
+
+
+def _missing_identifier(kind: KeyKind) -> str:
+    if kind is KeyKind.LONG_TERM:
+        return "Enter the leaked key, its credential id or its IAM user."
+    return "Enter the role that generated the key, or paste the key below."
+
+
+def _wrong_kind(got: KeyKind, chosen: KeyKind) -> str:
+    return (
+        f"That is a {KIND_SHORT[got]} key, but {KIND_SHORT[chosen]} is chosen above: "
+        f"switch the key type to {KIND_SHORT[got]}."
+    )
+
+
+def _decode(text: str, now: datetime | None) -> tuple[DecodedKey | None, str | None]:
+    """Decode a pasted key; on failure a message that names the fingerprint, never the input."""
+    try:
+        return keys.decode(text, now=now), None
+    except InvalidKey as exc:
+        return None, f"The key pasted (fingerprint {keys.fingerprint(text)}) is {exc.message}."
+
+
+def _element(values: StateValues, block_id: str) -> Mapping[str, Any] | None:
+    block = values.get(block_id)
+    if not block:
+        return None
+    return next(iter(block.values()), None)
+
+
+def _action_id(values: StateValues, block_id: str) -> str | None:
+    block = values.get(block_id)
+    return next(iter(block), None) if block else None
+
+
+def _text(values: StateValues, block_id: str) -> str | None:
+    element = _element(values, block_id)
+    value = element.get("value") if element else None
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def _selected(values: StateValues, block_id: str) -> str | None:
+    element = _element(values, block_id)
+    option = element.get("selected_option") if element else None
+    value = option.get("value") if isinstance(option, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def _kind(values: StateValues) -> KeyKind | None:
+    value = _selected(values, ids.KIND_BLOCK)
+    try:
+        return KeyKind(value) if value else None
+    except ValueError:
+        return None
+
+
+def _actions(values: StateValues) -> tuple[tuple[Action, ...], bool]:
+    """The chosen actions in a stable order, and whether an unknown value was seen."""
+    element = _element(values, ids.ACTIONS_BLOCK)
+    options = element.get("selected_options") if element else None
+    chosen: list[Action] = []
+    unknown = False
+    for option in options or ():
+        value = option.get("value") if isinstance(option, Mapping) else None
+        try:
+            action = Action(str(value))
+        except ValueError:
+            unknown = True
+            continue
+        if action not in chosen:
+            chosen.append(action)
+    return tuple(chosen), unknown
+
+
+def _datetime(values: StateValues, block_id: str) -> tuple[datetime | None, bool]:
+    element = _element(values, block_id)
+    raw = element.get("selected_date_time") if element else None
+    if raw is None:
+        return None, False
+    try:
+        return datetime.fromtimestamp(int(raw), tz=UTC), False
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None, True
