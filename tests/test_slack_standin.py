@@ -19,6 +19,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.sandbox.slack_api import SlackApiStandIn
 from bot.sandbox.slack_driver import (
+    IncompleteSubmission,
     SlackDriver,
     plain_text_input,
     radio_buttons,
@@ -249,7 +250,9 @@ async def test_users_groups_channels_permalinks(
         "plan_upgrade_required"
     )
     assert (await client.conversations_info(channel=CHANNEL))["channel"]["name"] == "incident-42"
-    ts = (await client.chat_postMessage(channel=CHANNEL, text="x"))["ts"]
+    by_name = await client.chat_postMessage(channel="#incident-42", text="by name")
+    assert by_name["channel"] == CHANNEL
+    ts = by_name["ts"]
     link = (await client.chat_getPermalink(channel=CHANNEL, message_ts=ts))["permalink"]
     assert link.endswith(f"/archives/{CHANNEL}/p{ts.replace('.', '')}")
 
@@ -331,6 +334,22 @@ async def test_views_update_hash_and_state(api: SlackApiStandIn, client: AsyncWe
     assert await _error_of(bad) == "invalid_arguments"
     assert "Short-term key" in api.render_view(view["id"])
     assert "[leak]" in api.render_view(view["id"])
+
+
+async def test_views_push_stacks_up_to_three(api: SlackApiStandIn, client: AsyncWebClient) -> None:
+    root = (await client.views_open(trigger_id=api.issue_trigger_id(), view=MODAL))["view"]
+    second = await client.views_push(
+        trigger_id=api.issue_trigger_id(view_id=root["id"]), view=MODAL
+    )
+    assert second["view"]["previous_view_id"] == root["id"]
+    assert second["view"]["root_view_id"] == root["id"]
+    third = await client.views_push(
+        trigger_id=api.issue_trigger_id(view_id=second["view"]["id"]), view=MODAL
+    )
+    fourth = client.views_push(
+        trigger_id=api.issue_trigger_id(view_id=third["view"]["id"]), view=MODAL
+    )
+    assert await _error_of(fourth) == "push_limit_reached"
 
 
 async def test_fail_injects_errors_then_recovers(
@@ -415,7 +434,10 @@ def _build_app(api: SlackApiStandIn, seen: dict[str, Any]) -> AsyncApp:
 
     @app.command("/revoke-bedrock-key")
     async def command(ack: Any, body: dict[str, Any], client: AsyncWebClient, request: Any) -> None:
-        await ack()
+        if body["text"] == "verbose":
+            await ack("Opening the form...")
+        else:
+            await ack()
         seen["command"] = body
         seen["retry_num"] = request.headers.get("x-slack-retry-num")
         await client.views_open(trigger_id=body["trigger_id"], view=MODAL)
@@ -441,7 +463,7 @@ def _build_app(api: SlackApiStandIn, seen: dict[str, Any]) -> AsyncApp:
     async def submit(ack: Any, body: dict[str, Any]) -> None:
         seen.setdefault("submissions", []).append(body)
         values = body["view"]["state"]["values"]
-        if not values["reason"]["reason_input"]["value"]:
+        if len(values["reason"]["reason_input"]["value"] or "") < 3:
             await ack(response_action="errors", errors={"reason": "Give a reason"})
             return
         await ack()
@@ -478,6 +500,11 @@ async def test_signed_command_reaches_listener(
     assert seen["retry_num"] is None
     [view] = api.views()
     assert view.callback_id == "revoke" and view.user == ALICE
+    assert api.ephemerals() == []  # an empty ack shows nothing
+
+    await driver.slash_command(ALICE, CHANNEL, text="verbose")
+    [shown] = api.ephemerals(user=ALICE)
+    assert (shown.text, shown.via) == ("Opening the form...", "ack")
 
 
 async def test_forged_or_stale_requests_are_rejected(
@@ -547,13 +574,23 @@ async def test_modal_action_update_and_submission(
     assert action_body["actions"][0]["selected_option"]["text"]["text"] == "Short-term"
     assert view.hash != first_hash and "Short-term key" in api.render_view(view.id)
 
+    # Slack's client itself refuses to submit with a required input empty.
+    with pytest.raises(IncompleteSubmission, match="reason"):
+        await driver.view_submission(ALICE, view_id=view.id)
+    assert "submissions" not in seen
+
     rejected = await driver.view_submission(
-        ALICE, view_id=view.id, values={"reason": {"reason_input": plain_text_input(None)}}
+        ALICE, view_id=view.id, values={"reason": {"reason_input": plain_text_input("x")}}
     )
     assert rejected.status == 200
     assert rejected.body == {"response_action": "errors", "errors": {"reason": "Give a reason"}}
     assert view.errors == {"reason": "Give a reason"} and not view.closed
     assert "! Give a reason" in api.render_view(view.id)
+    # An error keyed by a block that is not an input fails in Slack; here it fails loudly.
+    with pytest.raises(ValueError, match="not input blocks"):
+        api.apply_view_submission_response(
+            view.id, {"response_action": "errors", "errors": {"key_typo": "x"}}
+        )
 
     accepted = await driver.view_submission(
         ALICE, view_id=view.id, values={"reason": {"reason_input": plain_text_input("INC-7")}}

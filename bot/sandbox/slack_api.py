@@ -191,7 +191,7 @@ class Message:
 
 @dataclass
 class Ephemeral:
-    """A message only `user` sees; `via` tells whether chat.postEphemeral or a response_url."""
+    """A message only `user` sees; `via`: "chat.postEphemeral", "response_url" or "ack"."""
 
     channel: str
     user: str
@@ -561,15 +561,35 @@ class SlackApiStandIn:
         self._wake()
 
     def apply_view_submission_response(self, view_id: str, body: object) -> None:
-        """Do to the modal stack what Slack does with the app's view_submission ack body."""
+        """Do to the modal stack what Slack does with the app's view_submission ack body.
+
+        An ack Slack would refuse raises ValueError: the user would see only "We had some
+        trouble connecting", so a test should fail loudly instead.
+        """
         view = self.view(view_id)
-        action = body.get("response_action") if isinstance(body, dict) else None
-        if action == "errors" and isinstance(body, dict):
-            view.errors = {str(k): str(v) for k, v in dict(body.get("errors") or {}).items()}
-        elif action == "update" and isinstance(body, dict):
-            self._replace_view(view, dict(body.get("view") or {}))
-        elif action == "push" and isinstance(body, dict):
-            self._new_view(dict(body.get("view") or {}), user=view.user, parent=view)
+        fields = body if isinstance(body, dict) else {}
+        action = fields.get("response_action")
+        if action == "errors":
+            errors = {str(k): str(v) for k, v in dict(fields.get("errors") or {}).items()}
+            inputs = {str(b.get("block_id")) for b in view.blocks if b.get("type") == "input"}
+            unknown = sorted(set(errors) - inputs)
+            if unknown:
+                raise ValueError(
+                    f"response_action=errors names blocks that are not input blocks of view "
+                    f"{view_id}: {unknown}; input blocks: {sorted(inputs)}"
+                )
+            view.errors = errors
+        elif action in ("update", "push"):
+            try:
+                payload = self._view_param({"view": fields.get("view")})
+            except SlackError as e:
+                raise ValueError(
+                    f"response_action={action} with a view Slack rejects: {e.error} {e.extra}"
+                ) from None
+            if action == "update":
+                self._replace_view(view, payload)
+            else:
+                self._new_view(payload, user=view.user, parent=view)
         elif action == "clear":
             for v in self._views.values():
                 if v.root_view_id == view.root_view_id:
@@ -577,6 +597,21 @@ class SlackApiStandIn:
         else:
             view.closed = True
         self._wake()
+
+    def missing_required_inputs(self, view_id: str) -> list[str]:
+        """Required input blocks still empty: Slack's client refuses to submit those."""
+        view = self.view(view_id)
+        missing = []
+        for block in view.blocks:
+            if block.get("type") != "input" or block.get("optional"):
+                continue
+            element = block.get("element") or {}
+            entered = view.state.get(str(block.get("block_id")), {}).get(
+                str(element.get("action_id")), {}
+            )
+            if not any(v for k, v in entered.items() if k != "type"):
+                missing.append(str(block.get("block_id")))
+        return missing
 
     def close_view(self, view_id: str) -> None:
         self.view(view_id).closed = True
@@ -651,7 +686,15 @@ class SlackApiStandIn:
         self._record(Call("response_url", params, self.wall_clock(), body, status))
         return web.json_response(body, status=status)
 
-    def _respond(self, ru: _ResponseUrl, params: JsonDict) -> None:
+    def deliver_command_ack(self, *, channel: str, user: str, body: object) -> None:
+        """Show a slash command's ack body the way Slack does (ephemeral unless in_channel)."""
+        if not body:
+            return
+        params = dict(body) if isinstance(body, dict) else {"text": str(body)}
+        self._respond(_ResponseUrl(channel, user, None, self.clock()), params, via="ack")
+        self._wake()
+
+    def _respond(self, ru: _ResponseUrl, params: JsonDict, via: str = "response_url") -> None:
         blocks = _blocks_param(params)
         text = str(params.get("text") or "")
         if _truthy(params.get("delete_original")):
@@ -681,7 +724,7 @@ class SlackApiStandIn:
                     text,
                     blocks,
                     str(thread_ts) if thread_ts else None,
-                    "response_url",
+                    via,
                 )
             )
 
@@ -698,8 +741,14 @@ class SlackApiStandIn:
     def _ensure_channel(self, channel: object) -> str:
         if not isinstance(channel, str) or not channel:
             raise SlackError("channel_not_found")
+        if channel.startswith("#") or channel not in self._channels:
+            # Slack accepts a channel name wherever it takes an id.
+            name = channel.removeprefix("#")
+            for known in self._channels.values():
+                if known.name == name:
+                    return known.id
         if channel not in self._channels:
-            if self.strict_channels:
+            if self.strict_channels or channel.startswith("#"):
                 raise SlackError("channel_not_found")
             self.add_channel(channel, channel.lower())
         return channel
@@ -1115,8 +1164,8 @@ class SlackApiStandIn:
         body = self.render_blocks(view.blocks, state=view.state, errors=view.errors)
         lines.extend("| " + line for line in body.splitlines())
         buttons = []
-        if view.payload.get("close"):
-            buttons.append(f"[{_plain(view.payload.get('close'))}]")
+        if view.payload.get("close") or view.payload.get("submit"):
+            buttons.append(f"[{_plain(view.payload.get('close')) or 'Cancel'}]")
         if view.payload.get("submit"):
             buttons.append(f"[{_plain(view.payload.get('submit'))}]")
         lines.append("+-- " + " ".join(buttons))
@@ -1243,7 +1292,10 @@ class SlackApiStandIn:
             )
         if kind in ("plain_text_input", "number_input", "email_text_input", "url_text_input"):
             value = current.get("value") if current else el.get("initial_value")
-            return f"[{value}]" if value else f"[{_plain(el.get('placeholder'))} ...]"
+            if value:
+                return f"[{value}]"
+            placeholder = _plain(el.get("placeholder"))
+            return f"[({placeholder})]" if placeholder else "[ ]"
         if kind == "overflow":
             return "[...]"
         if kind in ("datepicker", "timepicker"):

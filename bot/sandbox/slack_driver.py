@@ -24,6 +24,10 @@ from bot.sandbox.slack_api import JsonDict, SlackApiStandIn, View
 VERIFICATION_TOKEN = "sandbox-verification-token"  # noqa: S105 (fake, documented as such)
 
 
+class IncompleteSubmission(ValueError):
+    """A modal submission Slack's own client would block (a required input is empty)."""
+
+
 @dataclass(frozen=True)
 class Response:
     """The app's HTTP answer to one request."""
@@ -218,13 +222,16 @@ class SlackDriver:
             "response_url": self.api.issue_response_url(channel=channel_id, user=user_id),
             "trigger_id": self.api.issue_trigger_id(user=user_id),
         }
-        return await self._send(
+        res = await self._send(
             urlencode(fields).encode(),
             "application/x-www-form-urlencoded",
             signature=signature,
             timestamp=timestamp,
             retry_num=retry_num,
         )
+        if res.status == 200:
+            self.api.deliver_command_ack(channel=channel_id, user=user_id, body=res.body)
+        return res
 
     async def block_action(
         self,
@@ -355,6 +362,7 @@ class SlackDriver:
         *,
         view_id: str,
         values: Mapping[str, Mapping[str, JsonDict]] | None = None,
+        enforce_required: bool = True,
         signature: str | None = None,
         timestamp: int | None = None,
         retry_num: int | None = None,
@@ -362,8 +370,10 @@ class SlackDriver:
         """The user fills in `values` ({block_id: {action_id: value object}}) and submits.
 
         What the user entered earlier (e.g. via `block_action_in_view`) stays in the state,
-        as in Slack. The app's ack body is applied to the stand-in's modal (errors shown,
-        view updated or pushed, or the modal closed); `Response.body` is that ack body.
+        as in Slack. A required input left empty raises IncompleteSubmission, since Slack's
+        client never sends that submission (`enforce_required=False` sends it anyway).
+        The app's ack body is applied to the stand-in's modal (errors shown, view updated or
+        pushed, or the modal closed); `Response.body` is that ack body.
         """
         view = self.api.view(view_id)
         if view.closed:
@@ -374,6 +384,11 @@ class SlackDriver:
                 self.api.set_view_state(
                     view_id, block_id, action_id, _with_view_options(element, value)
                 )
+        missing = self.api.missing_required_inputs(view_id)
+        if enforce_required and missing:
+            raise IncompleteSubmission(
+                f"Slack would not submit view {view_id}: required inputs empty: {missing}"
+            )
         payload = self._envelope(
             "view_submission", user_id, self.api.issue_trigger_id(user=user_id, view_id=view_id)
         )
