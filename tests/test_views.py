@@ -511,6 +511,25 @@ def test_prefilled_key_is_decoded_not_echoed() -> None:
     assert modal_errors(got) == {}
 
 
+def test_identifier_is_optional_only_when_a_long_term_key_stands_in() -> None:
+    def optional(view: View) -> bool:
+        block = find(view, ids.IDENTIFIER_BLOCK)
+        assert block is not None
+        return bool(block.get("optional", False))
+
+    assert not optional(revocation_modal(KeyKind.LONG_TERM, channel_id=CHANNEL))
+    assert optional(
+        revocation_modal(KeyKind.LONG_TERM, channel_id=CHANNEL, prefill_identifier=LONG_KEY)
+    )
+    # A short-term key never names its role, so the role stays required even with a key.
+    view = revocation_modal(KeyKind.SHORT_TERM, channel_id=CHANNEL, prefill_identifier=SHORT_KEY)
+    assert not optional(view)
+    assert view.private_metadata is not None
+    got = parse_submission(state(kind=KeyKind.SHORT_TERM), view.private_metadata, now=NOW)
+    assert got.decoded_key is not None
+    assert "CloudTrail" in modal_errors(got, now=NOW)[ids.IDENTIFIER_BLOCK]
+
+
 def test_guess_kind() -> None:
     assert guess_kind(SHORT_KEY) is KeyKind.SHORT_TERM
     assert guess_kind(f' "{SHORT_KEY}" ') is KeyKind.SHORT_TERM
@@ -617,6 +636,12 @@ def test_decided_message_has_no_buttons(status: str, changes: dict[str, Any], wo
     assert words in payload
     assert "<!channel>" not in payload and "<!channel>" not in text
     assert text
+
+
+def test_key_state_is_labelled_a_snapshot_once_decided() -> None:
+    assert "(when requested)" not in serialise(request_message(summary())[0])
+    done = request_message(summary(status="completed", approvals=(("U0APPROVER", NOW),)))
+    assert "*Key* (when requested)" in serialise(done[0])
 
 
 def test_approval_shows_when_in_each_readers_time_zone() -> None:
@@ -728,6 +753,41 @@ def test_plan_reply_shows_every_call_and_the_policy_in_full() -> None:
     assert [json.loads(d) for d in docs] == [deny_doc()]
     assert "UpdateServiceSpecificCredential" in text and "PutUserPolicy" in text
     assert_no_key([payload, text])
+
+
+def test_plan_reply_says_what_happens_to_a_reset_secret_and_the_cutoff() -> None:
+    reset = IamCall(
+        action=Action.RESET,
+        operation="ResetServiceSpecificCredential",
+        params={"UserName": "alice", "ServiceSpecificCredentialId": CRED_ID},
+        summary="Reset",
+    )
+    blocks, _ = plan_reply(plan([reset]))
+    assert "discarded" in serialise(blocks)
+    sm = plan([reset]).model_copy(update={"reset_secret_destination": "secretsmanager"})
+    assert "Secrets Manager" in serialise(plan_reply(sm)[0])
+    revoke = IamCall(
+        action=Action.REVOKE_SESSIONS,
+        operation="PutRolePolicy",
+        params={"RoleName": "app", "PolicyName": "AWSRevokeOlderSessions", "PolicyDocument": {}},
+        summary="Revoke",
+    )
+    cutoff = NOW - timedelta(minutes=3)
+    p = plan([revoke]).model_copy(update={"revoke_before": cutoff})
+    assert "`2025-06-01T11:57:00Z`" in serialise(plan_reply(p)[0])
+
+
+def test_step_reply_shows_only_the_secret_arn() -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bedrock-reset-abc"
+    result = StepResult(
+        index=0,
+        operation="ResetServiceSpecificCredential",
+        outcome=StepOutcome.OK,
+        message="Key reset.",
+        secret_arn=arn,
+    )
+    blocks, _ = step_reply(result, plan().steps[0])
+    assert arn in serialise(blocks)
 
 
 def test_plan_reply_renders_params_defensively() -> None:
@@ -885,10 +945,12 @@ def test_event_replies() -> None:
 def test_help_text() -> None:
     blocks, text = help_text()
     payload = serialise(blocks)
-    for usage in ("/revoke-bedrock-key", "status R-", "list <user>", "help"):
-        assert escape_mrkdwn(usage) in payload or usage in payload
-    assert (
-        text == "Usage: /revoke-bedrock-key [help | <key id/user/role> | status R-… | list <user>]"
+    for usage in ("/revoke-bedrock-key", "status R-", "list &lt;user&gt;", "help"):
+        assert usage in payload
+    # Unescaped, Slack would read "<user>" as a link and swallow it.
+    assert "<user>" not in payload and "<user>" not in text
+    assert text == escape_mrkdwn(
+        "Usage: /revoke-bedrock-key [help | <key id/user/role> | status R-… | list <user>]"
     )
 
 

@@ -69,12 +69,17 @@ def describe_account(target: Target) -> str:
     return "this tool's own account"
 
 
-def describe_target(target: Target) -> list[str]:
-    """Lines describing what will be acted on, as resolved against IAM."""
+def describe_target(target: Target, *, as_requested: bool = False) -> list[str]:
+    """Lines describing what will be acted on, as resolved against IAM.
+
+    `as_requested` labels the key's state as a snapshot: once a request has run, "Active" would
+    otherwise read as the key's state now.
+    """
     lines = [f"*Account:* {describe_account(target)}"]
     if target.kind is KeyKind.LONG_TERM:
         if target.credential is not None:
-            lines.append(f"*Key:* {describe_credential(target.credential)}")
+            label = "*Key* (when requested)" if as_requested else "*Key*"
+            lines.append(f"{label}: {describe_credential(target.credential)}")
         elif target.user_name:
             lines.append(f"*IAM user:* {code(target.user_name)}")
         if target.other_credentials:

@@ -24,6 +24,7 @@ from bot.views.request_message import Rendered
 from bot.views.text import (
     SECTION_TEXT_LIMIT,
     code,
+    escape_mrkdwn,
     plain,
     redact_keys,
     truncate_mrkdwn,
@@ -45,10 +46,10 @@ def help_text() -> Rendered:
         f"*{COMMAND}* revokes a leaked Amazon Bedrock API key through IAM, "
         "with a second person's approval. Everything is written to the request's thread.\n"
         f"• `{COMMAND}`: open the form\n"
-        f"• `{COMMAND} <key id | user | role>`: open the form with it filled in. "
+        f"• `{COMMAND} &lt;key | key id | user | role&gt;`: open the form with it filled in. "
         "A pasted key is decoded and never shown or stored; only its fingerprint is.\n"
         f"• `{COMMAND} status R-…`: where a request stands\n"
-        f"• `{COMMAND} list <user>`: the Bedrock API keys of an IAM user\n"
+        f"• `{COMMAND} list &lt;user&gt;`: the Bedrock API keys of an IAM user\n"
         f"• `{COMMAND} help`: this message"
     )
     steps = (
@@ -59,7 +60,10 @@ def help_text() -> Rendered:
         SectionBlock(text=MarkdownTextObject(text=usage)),
         SectionBlock(text=MarkdownTextObject(text=steps)),
     ]
-    fallback = f"Usage: {COMMAND} [help | <key id/user/role> | status R-… | list <user>]"
+    # The fallback is mrkdwn too: unescaped, "<user>" would be read as a link.
+    fallback = escape_mrkdwn(
+        f"Usage: {COMMAND} [help | <key id/user/role> | status R-… | list <user>]"
+    )
     return blocks, fallback
 
 

@@ -63,7 +63,7 @@ IDENTIFIER_LABELS: dict[KeyKind, str] = {
     KeyKind.LONG_TERM: "Leaked key (ABSK…), credential id, or IAM user name",
     KeyKind.SHORT_TERM: "IAM role name or ARN that generated the key",
 }
-KEY_TEXT_LABEL = "Leaked short-term key (bedrock-api-key-…), optional: checks expiry and signer"
+KEY_TEXT_LABEL = "Leaked short-term key (bedrock-api-key-…): checks expiry and signer"
 
 
 # Slack's view.state.values: {block_id: {action_id: {"type": ..., <value fields>}}}. Each of our
@@ -167,7 +167,10 @@ def revocation_modal(
     context = _key_context(kind, decoded_key, notice)
     if context is not None:
         blocks.append(context)
-    blocks.append(_identifier_block(kind, prefill_identifier, identifier_action_id))
+    key_stands_in = decoded_key is not None and decoded_key.kind is kind is KeyKind.LONG_TERM
+    blocks.append(
+        _identifier_block(kind, prefill_identifier, identifier_action_id, optional=key_stands_in)
+    )
     if kind is KeyKind.SHORT_TERM:
         blocks.append(_key_text_block())
     blocks.append(_actions_block(kind, selected_actions))
@@ -277,7 +280,9 @@ def _key_context(kind: KeyKind, key: DecodedKey | None, notice: str | None) -> C
     )
 
 
-def _identifier_block(kind: KeyKind, value: str | None, action_id: str) -> InputBlock:
+def _identifier_block(
+    kind: KeyKind, value: str | None, action_id: str, *, optional: bool
+) -> InputBlock:
     hint = {
         KeyKind.LONG_TERM: "Paste the leaked key if you have it: it is decoded here and never "
         "stored or shown. Otherwise its credential id (ACCA…) or its IAM user.",
@@ -288,9 +293,9 @@ def _identifier_block(kind: KeyKind, value: str | None, action_id: str) -> Input
         block_id=ids.IDENTIFIER_BLOCK,
         label=IDENTIFIER_LABELS[kind],
         hint=hint,
-        # Optional for Slack so that a key decoded earlier can stand in for it; modal_errors
-        # decides whether it is really missing.
-        optional=True,
+        # A long-term key decoded earlier names its user and credential, so it can stand in for
+        # this field; a short-term key never names its role, so the role is always needed.
+        optional=optional,
         element=PlainTextInputElement(
             action_id=action_id,
             initial_value=value or None,
@@ -331,7 +336,7 @@ def _actions_block(kind: KeyKind, selected: Sequence[Action] | None) -> InputBlo
 def _revoke_before_block(value: datetime | None) -> InputBlock:
     return InputBlock(
         block_id=ids.REVOKE_BEFORE_BLOCK,
-        label="Revoke sessions issued before (optional)",
+        label="Revoke sessions issued before",
         hint="Only for 'Revoke the role's sessions'. Empty means now. Every session of the role "
         "issued before this moment is denied everything, legitimate ones too.",
         optional=True,
@@ -464,7 +469,7 @@ def modal_errors(
         problem = _identifier_problem(inp.kind, inp.identifier)
         if problem:
             add(ids.IDENTIFIER_BLOCK, problem)
-    elif inp.decoded_key is None and not inp.key_text:
+    elif inp.kind is KeyKind.SHORT_TERM or (inp.decoded_key is None and not inp.key_text):
         add(ids.IDENTIFIER_BLOCK, _missing_identifier(inp.kind))
 
     if not inp.actions:
@@ -518,7 +523,10 @@ def _identifier_problem(kind: KeyKind, identifier: str) -> str | None:
 def _missing_identifier(kind: KeyKind) -> str:
     if kind is KeyKind.LONG_TERM:
         return "Enter the leaked key, its credential id or its IAM user."
-    return "Enter the role that generated the key, or paste the key below."
+    return (
+        "Enter the role whose session signed the key: the key does not name it "
+        "(CloudTrail LookupEvents by the key's access key id shows it)."
+    )
 
 
 def _wrong_kind(got: KeyKind, chosen: KeyKind) -> str:

@@ -107,7 +107,7 @@ def request_message(req: RequestSummary, *, with_buttons: bool = True) -> Render
     content without any control (for `status R-…` replies)."""
     blocks: list[Block] = [
         _section(_headline(req)),
-        _section("\n".join(describe_target(req.target))),
+        _section("\n".join(describe_target(req.target, as_requested=req.status != PENDING))),
         _section(_actions_text(req)),
         _section(f"*Reason:*\n>{user_text(req.reason, 2000).replace(chr(10), chr(10) + '>')}"),
         ContextBlock(elements=[MarkdownTextObject(text=_context_text(req))]),

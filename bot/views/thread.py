@@ -22,7 +22,14 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.revocation.model import IamCall, RevocationPlan, StepOutcome, StepResult, Verification
+from bot.revocation.model import (
+    Action,
+    IamCall,
+    RevocationPlan,
+    StepOutcome,
+    StepResult,
+    Verification,
+)
 from bot.views import ids
 from bot.views.describe import describe_account
 from bot.views.request_message import (
@@ -37,6 +44,7 @@ from bot.views.text import (
     MESSAGE_BLOCK_LIMIT,
     SECTION_TEXT_LIMIT,
     code,
+    iso_utc,
     redact_keys,
     slack_date,
     truncate,
@@ -51,6 +59,12 @@ JSON_CHUNK_LIMIT = 2900
 _PARAM_VALUE_LIMIT = 300
 # Parameter names whose values are never shown, whatever they hold. No planned call has one today;
 # this is the guard for the day one does (e.g. a reset's secret reaching a params dict).
+_RESET_NOTES = {
+    "discard": ":lock: The reset's new secret is discarded at once: nobody, this bot included, "
+    "will be able to read it. Issue a new key to whoever needs one.",
+    "secretsmanager": ":lock: The reset's new secret goes to AWS Secrets Manager; this thread "
+    "will show only the secret's ARN.",
+}
 _SUMMARY_LINES = {
     COMPLETED: ":white_check_mark: *Completed*",
     PARTIAL: ":warning: *Partially completed*",
@@ -74,6 +88,13 @@ def plan_reply(plan: RevocationPlan, *, request_id: str | None = None) -> Render
         doc = call.policy_document
         if doc is not None:
             out.add_json(doc)
+    if Action.RESET in plan.actions:
+        out.add_text(_RESET_NOTES[plan.reset_secret_destination])
+    if plan.revoke_before is not None and Action.REVOKE_SESSIONS in plan.actions:
+        out.add_text(
+            f":clock3: Sessions issued before {slack_date(plan.revoke_before)} "
+            f"({code(iso_utc(plan.revoke_before))}) lose every permission."
+        )
     for note in plan.notes:
         out.add_text(f":warning: {user_text(note, 1000)}")
     operations = ", ".join(f"{i}. {c.operation}" for i, c in enumerate(plan.steps, start=1))
@@ -100,6 +121,9 @@ def step_reply(result: StepResult, call: IamCall, *, total: int | None = None) -
         lines.append(f"IAM: {code(result.error_code)} {answer}")
     else:
         lines.append(f"IAM: {answer}")
+    if result.secret_arn:
+        # Only where the new secret is; the secret itself never reaches this process's output.
+        lines.append(f"New secret stored in AWS Secrets Manager: {code(result.secret_arn)}")
     if result.request_id:
         lines.append(f"_IAM request id {code(result.request_id)}_")
     text = (
