@@ -670,6 +670,41 @@ def test_completed_message_offers_one_undo_per_reversible_action() -> None:
     assert buttons(with_buttons_off) == []
 
 
+def test_partial_run_can_be_undone_too() -> None:
+    blocks, _ = request_message(summary(status="partial", undo_actions=(Action.REACTIVATE,)))
+    assert [b["action_id"] for b in buttons(blocks)] == ["undo_request:reactivate"]
+    blocks, _ = request_message(summary(status="failed", undo_actions=(Action.REACTIVATE,)))
+    assert buttons(blocks) == []
+
+
+def test_summary_from_stored_request() -> None:
+    from bot.requests import Approval, RequestStatus, RevocationRequest
+
+    request = RevocationRequest(
+        id="R-7KQ2M9AB",
+        requester="U0REQUESTER",
+        channel_id=CHANNEL,
+        reason=INJECTION,
+        plan=plan(),
+        status=RequestStatus.COMPLETED,
+        created_at=NOW,
+        expires_at=NOW + timedelta(hours=1),
+        approvals=(Approval(user_id="U0APPROVER", at=NOW),),
+        decided_by="U0APPROVER",
+        decided_at=NOW,
+    )
+    got = RequestSummary.from_request(
+        request, approver_user_ids=["U0APPROVER"], undo_actions=[Action.REACTIVATE]
+    )
+    assert got.status == "completed" and got.decided_by is None
+    assert got.actions == (Action.DEACTIVATE, Action.DENY_USER)
+    blocks, text = request_message(got)
+    payload = serialise(blocks)
+    assert "Approved by <@U0APPROVER>" in payload and ESCAPED in payload
+    assert [b["value"] for b in buttons(blocks)] == ["R-7KQ2M9AB:reactivate"]
+    assert "completed" in text
+
+
 def test_undo_request_says_what_it_undoes() -> None:
     blocks, text = request_message(summary(undo_of="R-AAAAAA", actions=(Action.REACTIVATE,)))
     payload = serialise(blocks)

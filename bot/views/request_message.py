@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -39,6 +40,9 @@ from bot.views.text import (
     user_text,
     usergroup_mention,
 )
+
+if TYPE_CHECKING:
+    from bot.requests import RevocationRequest
 
 Rendered = tuple[list[Block], str]
 
@@ -76,6 +80,8 @@ STATUS_WORDS: dict[str, str] = {
     EXPIRED: "expired",
 }
 _AFTER_APPROVAL = {APPROVED, EXECUTING, COMPLETED, PARTIAL, FAILED}
+# What did run can be undone after a partial run too (bot.requests allows it).
+_UNDOABLE = {COMPLETED, PARTIAL}
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,39 @@ class RequestSummary:
     undo_actions: tuple[Action, ...] = ()  # reversals still offered once completed
     revoke_before: datetime | None = None
 
+    @classmethod
+    def from_request(
+        cls,
+        request: RevocationRequest,
+        *,
+        approver_user_ids: Sequence[str] = (),
+        approver_usergroup_ids: Sequence[str] = (),
+        undo_actions: Sequence[Action] = (),
+    ) -> RequestSummary:
+        """From the stored request; approvers come from settings, undo actions from the planner."""
+        cancelled_or_rejected = request.status in (REJECTED, CANCELLED)
+        return cls(
+            request_id=request.id,
+            requester_id=request.requester,
+            target=request.plan.target,
+            actions=request.plan.actions,
+            reason=request.reason,
+            created_at=request.created_at,
+            expires_at=request.expires_at,
+            status=request.status.value,
+            approver_user_ids=tuple(approver_user_ids),
+            approver_usergroup_ids=tuple(approver_usergroup_ids),
+            required_approvals=request.required_approvals,
+            approvals=tuple((a.user_id, a.at) for a in request.approvals),
+            # decided_by is also the final approver; it is shown as such only via approvals.
+            decided_by=request.decided_by if cancelled_or_rejected else None,
+            decided_at=request.decided_at,
+            decision_note=request.decision_note,
+            undo_of=request.undo_of,
+            undo_actions=tuple(undo_actions),
+            revoke_before=request.plan.revoke_before,
+        )
+
 
 def request_message(req: RequestSummary, *, with_buttons: bool = True) -> Rendered:
     """Blocks and fallback text for the request message. `with_buttons=False` renders the same
@@ -115,7 +154,7 @@ def request_message(req: RequestSummary, *, with_buttons: bool = True) -> Render
     ]
     if with_buttons and req.status == PENDING:
         blocks.append(_pending_buttons(req))
-    elif with_buttons and req.status == COMPLETED and req.undo_actions:
+    elif with_buttons and req.status in _UNDOABLE and req.undo_actions:
         blocks.append(_undo_buttons(req))
     return blocks, _fallback(req)
 
