@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 
 from bot.aws import AwsClients
@@ -86,6 +88,23 @@ def aws_server(moto_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     sandbox.reset()
 
 
+# One model loader for every session the tests create: loading IAM's service model costs ~0.2 s
+# per new session, which would otherwise dominate the suite.
+_LOADER = botocore.loaders.create_loader()
+
+
+def boto_session() -> boto3.Session:
+    """A fresh boto3 session (credentials and endpoint from the environment), models shared."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.Session(botocore_session=core, region_name=REGION)
+
+
+def new_clients(settings: Settings, **kwargs: Any) -> AwsClients:
+    """AwsClients as production builds them, on a session that shares the loaded models."""
+    return AwsClients(settings, session=boto_session(), **kwargs)
+
+
 def make_settings(**overrides: Any) -> Settings:
     # _env_file=None: a developer's .env must not change what the tests see.
     return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
@@ -99,12 +118,12 @@ def settings() -> Settings:
 @pytest.fixture
 def iam(moto_aws: None) -> Any:
     """A plain boto3 IAM client for arranging state (not the code under test)."""
-    return boto3.client("iam", region_name=REGION)
+    return boto_session().client("iam")
 
 
 @pytest.fixture
 def clients(moto_aws: None, settings: Settings) -> AwsClients:
-    return AwsClients(settings)
+    return new_clients(settings)
 
 
 @pytest.fixture
@@ -153,7 +172,7 @@ def short_term_key_from_role(role_arn: str) -> str:
     from aws_bedrock_token_generator import BedrockTokenGenerator
     from botocore.credentials import Credentials
 
-    sts = boto3.client("sts", region_name=REGION)
+    sts = boto_session().client("sts")
     creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="leaker")["Credentials"]
     signing = Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
     token: str = BedrockTokenGenerator().get_token(signing, REGION)

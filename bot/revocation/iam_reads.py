@@ -63,10 +63,15 @@ def user_credentials(iam: IAMClient, user_name: str) -> tuple[Credential, ...]:
 
 
 def all_credentials(iam: IAMClient) -> Iterator[Credential]:
-    """Every user's Bedrock API keys in the account, page by page."""
+    """Every user's Bedrock API keys in the account, page by page, each once."""
+    seen: set[str] = set()
     for page in _pages(iam, AllUsers=True, ServiceName=BEDROCK_SERVICE):
         for item in page.get("ServiceSpecificCredentials", []):
-            yield credential_from(item)
+            # Pages must not overlap, but a server that repeats an item must not make us
+            # report a key twice.
+            if item["ServiceSpecificCredentialId"] not in seen:
+                seen.add(item["ServiceSpecificCredentialId"])
+                yield credential_from(item)
 
 
 def find_credential(iam: IAMClient, user_name: str, credential_id: str) -> Credential | None:
