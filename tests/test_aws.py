@@ -206,3 +206,21 @@ def test_session_name_is_safe_and_bounded() -> None:
     assert session_name("R-7KQ2M9") == "bedrock-revoker-R-7KQ2M9"
     assert session_name("R 7/K") == "bedrock-revoker-R-7-K"
     assert len(session_name("R-" + "X" * 100)) == 64
+
+
+async def test_a_whole_revocation_over_http_with_a_server_side_fault(aws_server: str) -> None:
+    from conftest import boto_session, create_long_term_key
+
+    from bot.revocation.model import StepOutcome
+    from bot.sandbox import iam as sandbox
+
+    settings = make_settings()
+    revoker = Revoker(settings, new_clients(settings), settle_delays=())
+    key = create_long_term_key(boto_session().client("iam"), "alice")
+    plan = revoker.plan(await revoker.resolve(key.key), ["deny_user", "deactivate"])
+    sandbox.inject_error("PutUserPolicy", "AccessDenied")
+    report = await revoker.run(plan)
+    assert [r.outcome for r in report.results] == [StepOutcome.ERROR, StepOutcome.OK]
+    assert report.results[0].error_code == "AccessDenied" and report.results[0].request_id
+    assert report.status == "partial"
+    assert (await revoker.run(plan)).status == "completed"

@@ -372,3 +372,17 @@ async def test_report_times_and_step_logs(
     (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.revocation.executor"]
     assert "UpdateServiceSpecificCredential ok" in line
     assert report.results[0].request_id in line
+
+
+async def test_two_concurrent_runs_of_one_plan_reset_once(iam: Any, revoker: Revoker) -> None:
+    import asyncio
+
+    key = create_long_term_key(iam, "alice")
+    resets: list[str] = []
+    revoker.clients.iam().meta.events.register(
+        "before-call.iam.ResetServiceSpecificCredential", lambda **_: resets.append("reset")
+    )
+    plan = revoker.plan(await revoker.resolve(key.key), ["reset"])
+    first, second = await asyncio.gather(revoker.execute(plan), revoker.execute(plan))
+    assert sorted(outcomes(first) + outcomes(second)) == ["ok", "skipped"]
+    assert resets == ["reset"]

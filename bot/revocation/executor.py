@@ -86,25 +86,32 @@ def install_log_redaction() -> None:
 
 install_log_redaction()
 
-# plan_id -> step indexes of resets that IAM answered; bounded, oldest forgotten first.
+# (plan_id, step index) of resets claimed or answered by IAM; bounded, oldest forgotten first.
+# A claim is taken before the call so two concurrent runs of one plan cannot both reset.
 _RESET_LEDGER: OrderedDict[tuple[str, int], str | None] = OrderedDict()
 _LEDGER_LOCK = threading.Lock()
 _LEDGER_SIZE = 10_000
+_IN_FLIGHT = "in flight"
 
 
-def _ledger_get(plan_id: str, index: int) -> tuple[bool, str | None]:
+def _ledger_claim(plan_id: str, index: int) -> tuple[bool, str | None]:
+    """(True, None) when this caller may reset; else (False, the earlier request id)."""
     with _LEDGER_LOCK:
         key = (plan_id, index)
         if key in _RESET_LEDGER:
-            return True, _RESET_LEDGER[key]
-        return False, None
-
-
-def _ledger_put(plan_id: str, index: int, request_id: str | None) -> None:
-    with _LEDGER_LOCK:
-        _RESET_LEDGER[(plan_id, index)] = request_id
+            return False, _RESET_LEDGER[key]
+        _RESET_LEDGER[key] = _IN_FLIGHT
         while len(_RESET_LEDGER) > _LEDGER_SIZE:
             _RESET_LEDGER.popitem(last=False)
+        return True, None
+
+
+def _ledger_settle(plan_id: str, index: int, request_id: str | None, *, done: bool) -> None:
+    with _LEDGER_LOCK:
+        if done:
+            _RESET_LEDGER[(plan_id, index)] = request_id
+        else:
+            _RESET_LEDGER.pop((plan_id, index), None)
 
 
 @dataclass(frozen=True)
@@ -210,21 +217,27 @@ class _Step:
 
     def _reset(self) -> _Outcome:
         cid, user = self.p["ServiceSpecificCredentialId"], self.p["UserName"]
-        done, earlier_rid = _ledger_get(self.plan.plan_id, self.index)
-        if done:
+        claimed, earlier_rid = _ledger_claim(self.plan.plan_id, self.index)
+        if not claimed:
             return _Outcome(
                 StepOutcome.SKIPPED,
                 f"Key {cid} was already reset by this plan; not reset again.",
-                earlier_rid,
+                None if earlier_rid == _IN_FLIGHT else earlier_rid,
             )
-        _, status = self._current()
-        if status is None:
-            return _skip(f"Key {cid} no longer exists; the leaked secret cannot be used.")
-        if status == "Expired":
-            return _skip(f"Key {cid} has expired; it cannot be reset and cannot be used.")
-        answer: Any = self.iam.reset_service_specific_credential(**self.p)
+        try:
+            _, status = self._current()
+            if status is None:
+                _ledger_settle(self.plan.plan_id, self.index, None, done=False)
+                return _skip(f"Key {cid} no longer exists; the leaked secret cannot be used.")
+            if status == "Expired":
+                _ledger_settle(self.plan.plan_id, self.index, None, done=False)
+                return _skip(f"Key {cid} has expired; it cannot be reset and cannot be used.")
+            answer: Any = self.iam.reset_service_specific_credential(**self.p)
+        except BaseException:
+            _ledger_settle(self.plan.plan_id, self.index, None, done=False)
+            raise
         rid = request_id_of(answer)
-        _ledger_put(self.plan.plan_id, self.index, rid)
+        _ledger_settle(self.plan.plan_id, self.index, rid, done=True)
         fresh = answer.get("ServiceSpecificCredential") or {}
         secret = fresh.get("ServiceCredentialSecret") or fresh.get("ServicePassword")
         # Drop every other reference to the response, which holds the secret too.
