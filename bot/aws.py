@@ -16,6 +16,7 @@ SigV4-signed with real credentials. Nothing here reads the variable.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -54,6 +55,59 @@ MANDATORY_REFRESH_SECONDS = 2 * 60
 MAX_CACHED_SESSIONS = 64
 
 Clock = Callable[[], datetime]
+
+# botocore's DEBUG logging dumps request and response bodies and headers. Some carry secrets:
+# a reset's new Bedrock key secret (IAM's answer), the secret stored in Secrets Manager (the
+# request), AssumeRole's temporary credentials (STS's answer), the external id (the request) and
+# session tokens (a header of every call made with them). Filters act on records of the logger
+# they are attached to, so each logger that dumps bodies or headers gets one. This sits at the
+# source, whatever handler the application or a test installs.
+_SECRET_MARKERS = (
+    "ServiceCredentialSecret",
+    "ServicePassword",
+    "SecretString",
+    "SecretBinary",
+    "SecretAccessKey",
+    "SessionToken",
+    "X-Amz-Security-Token",
+    "ExternalId",
+)
+# Header names appear lower-cased in botocore's canonical-request dumps.
+_FOLDED_MARKERS = tuple(m.lower() for m in _SECRET_MARKERS)
+_BODY_LOGGERS = (
+    "botocore.parsers",
+    "botocore.endpoint",
+    "botocore.hooks",
+    "botocore.auth",
+    "botocore.awsrequest",
+    "botocore.httpsession",
+    "botocore.retryhandler",
+    "botocore.retries.standard",
+    "botocore.credentials",
+    "urllib3.connectionpool",
+)
+WITHHELD = "[bedrock-revoker: message withheld, it carried a secret]"
+
+
+class RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record is not ours to fix; logging reports it
+            return True
+        folded = text.lower()
+        if any(marker in folded for marker in _FOLDED_MARKERS):
+            record.msg = WITHHELD
+            record.args = ()
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach the filter to botocore's body-dumping loggers (idempotent)."""
+    for name in _BODY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
 
 
 def _utc_now() -> datetime:
@@ -130,6 +184,7 @@ class AwsClients:
         session: boto3.Session | None = None,
         clock: Clock = _utc_now,
     ) -> None:
+        install_log_redaction()
         self.settings = settings
         self._clock = clock
         self._config = Config(
@@ -229,4 +284,4 @@ class AwsClients:
         return clients.identity
 
 
-__all__ = ["AwsClients", "CallerIdentity", "session_name"]
+__all__ = ["AwsClients", "CallerIdentity", "RedactSecrets", "install_log_redaction", "session_name"]

@@ -224,3 +224,23 @@ async def test_a_whole_revocation_over_http_with_a_server_side_fault(aws_server:
     assert report.results[0].error_code == "AccessDenied" and report.results[0].request_id
     assert report.status == "partial"
     assert (await revoker.run(plan)).status == "completed"
+
+
+def test_assumed_credentials_and_external_id_never_reach_debug_logs(
+    moto_aws: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)  # botocore dumps bodies and headers at DEBUG
+    clients, _ = _multi_account(Clock())
+    issued: list[dict[str, Any]] = []
+    clients.sts().meta.events.register(
+        "after-call.sts.AssumeRole", lambda parsed, **_: issued.append(parsed["Credentials"])
+    )
+    clients.iam("prod", request_id="R-LOGS01").list_users()
+    (creds,) = issued
+    text = caplog.text + "".join(repr(r.args) for r in caplog.records)
+    assert creds["SecretAccessKey"] not in text
+    assert creds["SessionToken"] not in text
+    assert "ext-4242" not in text
+    assert "message withheld, it carried a secret" in text

@@ -13,8 +13,8 @@ reset steps are remembered per plan id in this process; across replicas the requ
 single pending -> approved transition is what keeps a plan from running twice.
 
 Reset's new secret never appears in a result, a log line, an exception or a repr: it is held in
-one local variable, then dropped or handed to Secrets Manager, and the log filter installed
-below redacts botocore's debug dumps of the response body.
+one local variable, then dropped or handed to Secrets Manager, and bot.aws's log filter withholds
+botocore's debug dumps of the bodies that carry it.
 """
 
 from __future__ import annotations
@@ -47,44 +47,6 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 log = logging.getLogger(__name__)
-
-# botocore's DEBUG logging dumps request and response bodies; these carry a reset's new secret
-# (IAM's response, Secrets Manager's request). Filters apply to records of the logger they are
-# on, so each logger that dumps bodies gets one.
-_SECRET_MARKERS = ("ServiceCredentialSecret", "ServicePassword", "SecretString", "SecretBinary")
-_BODY_LOGGERS = (
-    "botocore.parsers",
-    "botocore.endpoint",
-    "botocore.hooks",
-    "botocore.auth",
-    "botocore.awsrequest",
-    "botocore.httpsession",
-    "botocore.retryhandler",
-    "botocore.retries.standard",
-    "urllib3.connectionpool",
-)
-
-
-class RedactSecrets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # a malformed record is not ours to fix; let logging report it
-            return True
-        if any(marker in text for marker in _SECRET_MARKERS):
-            record.msg = "[bedrock-revoker: message withheld, it carried a secret]"
-            record.args = ()
-        return True
-
-
-def install_log_redaction() -> None:
-    for name in _BODY_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
-            logger.addFilter(RedactSecrets())
-
-
-install_log_redaction()
 
 # (plan_id, step index) of resets claimed or answered by IAM; bounded, oldest forgotten first.
 # A claim is taken before the call so two concurrent runs of one plan cannot both reset.

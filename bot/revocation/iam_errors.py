@@ -83,7 +83,7 @@ def explain(
         if code in ACCESS_DENIED_CODES:
             msg = f"{who} lacks {action} on {resource}; grant it to the bot's role and retry.{said}"
         elif code == "NoSuchEntity" or code == "ResourceNotFoundException":
-            msg = f"IAM says {resource} (or what {action} acts on) does not exist.{said}"
+            msg = f"IAM says {resource} does not exist (any more); {action} was not done.{said}"
         elif code == "LimitExceeded" or code == "LimitExceededException":
             msg = f"IAM refused {action} on {resource}: a quota would be exceeded.{said}"
         elif code in THROTTLING_CODES:
