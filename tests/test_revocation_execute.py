@@ -386,3 +386,15 @@ async def test_two_concurrent_runs_of_one_plan_reset_once(iam: Any, revoker: Rev
     first, second = await asyncio.gather(revoker.execute(plan), revoker.execute(plan))
     assert sorted(outcomes(first) + outcomes(second)) == ["ok", "skipped"]
     assert resets == ["reset"]
+
+
+async def test_undo_after_a_partial_run_offers_only_what_took_effect(
+    iam: Any, revoker: Revoker
+) -> None:
+    key = create_long_term_key(iam, "alice")
+    plan = revoker.plan(await revoker.resolve(key.key), ["deny_user", "deactivate"])
+    sandbox.inject_error("PutUserPolicy", "AccessDenied")
+    report = await revoker.run(plan)
+    assert report.status == "partial"
+    assert revoker.undo_actions(plan, report.results) == (Action.REACTIVATE,)
+    assert revoker.undo_actions(plan) == (Action.ALLOW_USER, Action.REACTIVATE)

@@ -28,6 +28,8 @@ from bot.revocation.model import (
     IamCall,
     KeyKind,
     RevocationPlan,
+    StepOutcome,
+    StepResult,
     Target,
 )
 
@@ -351,9 +353,22 @@ def _context_notes(target: Target, now: datetime) -> list[str]:
     return notes
 
 
-def undo_actions(plan: RevocationPlan) -> tuple[Action, ...]:
-    """What can reverse a completed plan, in the order an undo plan would run it."""
-    done = {step.action for step in plan.steps}
+def undo_actions(
+    plan: RevocationPlan, results: Sequence[StepResult] | None = None
+) -> tuple[Action, ...]:
+    """What can reverse a plan, in the order an undo plan would run it.
+
+    With `results`, only steps that reached their state (ok, or skipped because it was already
+    there) count: after a partial run, a step that failed left nothing to undo.
+    """
+    if results is None:
+        done = {step.action for step in plan.steps}
+    else:
+        done = {
+            plan.steps[r.index].action
+            for r in results
+            if r.outcome is not StepOutcome.ERROR and 0 <= r.index < len(plan.steps)
+        }
     return tuple(a for a in ORDER if any(REVERSAL.get(d) is a for d in done))
 
 

@@ -81,8 +81,10 @@ class Revoker:
             revoke_before=revoke_before,
         )
 
-    def undo_actions(self, plan: RevocationPlan) -> tuple[Action, ...]:
-        return planner.undo_actions(plan)
+    def undo_actions(
+        self, plan: RevocationPlan, results: Sequence[StepResult] | None = None
+    ) -> tuple[Action, ...]:
+        return planner.undo_actions(plan, results)
 
     async def execute(
         self, plan: RevocationPlan, *, request_id: str | None = None
