@@ -162,18 +162,22 @@ class _Step:
             if wanted == "Inactive":
                 return _skip(f"{gone}; it cannot be used, nothing to deactivate.")
             return _Outcome(
-                StepOutcome.ERROR, f"{gone}; a deleted key cannot be reactivated.", None,
+                StepOutcome.ERROR,
+                f"{gone}; a deleted key cannot be reactivated.",
+                None,
                 "NoSuchEntity",
-            )  # fmt: skip
+            )
         if status == wanted:
             return _skip(f"Key {cid} of user {user} is already {wanted}.")
         if status == "Expired":
             if wanted == "Inactive":
                 return _skip(f"Key {cid} has expired; it cannot be used, nothing to deactivate.")
             return _Outcome(
-                StepOutcome.ERROR, f"Key {cid} has expired and cannot be reactivated.", None,
+                StepOutcome.ERROR,
+                f"Key {cid} has expired and cannot be reactivated.",
+                None,
                 "Expired",
-            )  # fmt: skip
+            )
         answer = self.iam.update_service_specific_credential(**self.p)
         return _ok(f"Key {cid} of user {user} is now {wanted} (was {status}).", answer)
 
@@ -219,8 +223,9 @@ class _Step:
                 cid,
             )
         except Exception as exc:
-            e = explain(exc, operation="PutSecretValue", resource=f"secret {name}",
-                        service="secretsmanager")  # fmt: skip
+            e = explain(
+                exc, operation="PutSecretValue", resource=f"secret {name}", service="secretsmanager"
+            )
             return _Outcome(
                 StepOutcome.ERROR,
                 f"{reset}, but storing the new secret failed: {e.message} The new secret was "

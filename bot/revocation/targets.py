@@ -152,18 +152,25 @@ def prepare(
             )
         acct = _account_for(decoded.account_id)
         return Lookup(
-            id_type=id_type, kind=KeyKind.LONG_TERM, account=acct, key=decoded,
+            id_type=id_type,
+            kind=KeyKind.LONG_TERM,
+            account=acct,
+            key=decoded,
             value=decoded.user_name,
-        )  # fmt: skip
+        )
 
     if id_type is IdentifierType.ROLE:
         if kind is KeyKind.LONG_TERM:
             raise InvalidInput("A long-term key belongs to an IAM user, not a role.", field="kind")
         name, arn_account = _role_name_and_account(identifier, "identifier")
         return Lookup(
-            id_type=id_type, kind=KeyKind.SHORT_TERM, account=_account_for(arn_account),
-            value=name, role_name=name, role_account_id=arn_account,
-        )  # fmt: skip
+            id_type=id_type,
+            kind=KeyKind.SHORT_TERM,
+            account=_account_for(arn_account),
+            value=name,
+            role_name=name,
+            role_account_id=arn_account,
+        )
 
     if kind is KeyKind.SHORT_TERM:
         raise InvalidInput("A short-term key is revoked on its role: give a role.", field="kind")
