@@ -1,0 +1,62 @@
+# syntax=docker/dockerfile:1
+# bedrock-key-revoker: `bedrock-revoker serve` (Slack app; Socket Mode or HTTP on :3000).
+# Secrets (SLACK_*, AWS credentials) come from the runtime environment or the platform's secret
+# store, never from this file or the image.
+
+ARG PYTHON_IMAGE=python:3.12.12-slim-bookworm
+
+# --- build: install the package and its runtime dependencies into a self-contained venv ---------
+FROM ${PYTHON_IMAGE} AS build
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INPUT=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /src
+# Only what the build needs (README.md is the package's readme metadata), so unrelated edits do
+# not invalidate the dependency layer. No extras: tests, moto and linters stay out of the image.
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY handlers ./handlers
+RUN pip install --no-cache-dir .
+
+# --- runtime ------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE}
+
+LABEL org.opencontainers.image.title="bedrock-key-revoker" \
+      org.opencontainers.image.description="Slack bot that revokes leaked Amazon Bedrock API keys through IAM, with a second approver" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# A fixed UID/GID so volume ownership and runAsUser policies (Kubernetes, ECS) can name it.
+RUN groupadd --system --gid 10001 revoker \
+    && useradd --system --uid 10001 --gid revoker --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin revoker \
+    && mkdir -p /data \
+    && chown revoker:revoker /data
+
+COPY --from=build /opt/venv /opt/venv
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    REVOKER_DATABASE_URL=sqlite:////data/bedrock-revoker.db
+
+# The SQLite request store lives here; mount a volume so pending requests survive a restart.
+VOLUME ["/data"]
+# Root-owned and empty: nothing the process can write, and no stray `.env` gets picked up.
+WORKDIR /app
+USER 10001:10001
+
+EXPOSE 3000
+
+# HTTP mode: GET /healthz must answer 2xx. Socket Mode serves no port, so the check passes and
+# liveness is left to the websocket client's own reconnects. The mode rule mirrors the app's:
+# REVOKER_MODE wins, else Socket Mode when SLACK_APP_TOKEN is set. Python, because slim has no curl.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, sys, urllib.request as r; e = os.environ.get; m = e('REVOKER_MODE') or ('socket' if e('SLACK_APP_TOKEN') else 'http'); m == 'socket' and sys.exit(0); r.urlopen('http://127.0.0.1:%s/healthz' % e('REVOKER_PORT', '3000'), timeout=4).close()"]
+
+ENTRYPOINT ["bedrock-revoker"]
+CMD ["serve"]
