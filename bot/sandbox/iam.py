@@ -520,6 +520,7 @@ def inject_error(
     narrows it; `when` narrows it to calls whose request parameters have these values, e.g.
     `{"UserName": "alice"}`. The status defaults to what IAM uses for the code (403 for
     AccessDenied, 409 for LimitExceeded, ..., 400 otherwise, which is right for Throttling).
+    Every moto reset clears faults, and `mock_aws` resets when it starts: inject inside it.
     """
     if times is not None and times < 1:
         raise ValueError("times must be at least 1, or None for every call")
@@ -651,7 +652,9 @@ def expire_credential(
     install()
     from moto.iam.models import iam_backends
 
-    when = (at or _now() - timedelta(seconds=1)).astimezone(UTC)
+    when = at or _now() - timedelta(seconds=1)
+    # A naive time is taken as UTC, as IAM's own timestamps are.
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     backend = iam_backends[account_id][_PARTITION]
     with _LOCK:
         for cred in _all_credentials(backend):
