@@ -164,9 +164,42 @@ def _parse_time(text: str) -> datetime | None:
         return None
 
 
+# --- serve ---------------------------------------------------------------------------------
+
+
+def _add_serve(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the Slack app (Socket Mode when SLACK_APP_TOKEN is set, else HTTP)",
+        description="Run the Slack app. Configuration comes from the environment (see README).",
+    )
+    parser.set_defaults(handler=serve)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.logs import configure_logging
+    from bot.services import build_services
+    from handlers.app import ConfigurationError
+    from handlers.app import serve as serve_app
+
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_format or "json")
+        services = build_services(settings)
+        asyncio.run(serve_app(services))
+    except (SettingsError, ConfigurationError, RevokerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK
+
+
 # --- dispatch --------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[Subparsers], None]] = [_add_inspect_key, _add_policy]
+COMMANDS: list[Callable[[Subparsers], None]] = [_add_inspect_key, _add_policy, _add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

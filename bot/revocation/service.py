@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.revocation import executor, planner, targets, verifier
 from bot.revocation.model import (
     Action,
+    DecodedKey,
     ExecutionReport,
     IdentifierType,
     KeyKind,
@@ -46,7 +47,7 @@ class Revoker:
 
     async def resolve(
         self,
-        identifier: str,
+        identifier: str | DecodedKey,
         *,
         kind: KeyKind | None = None,
         id_type: IdentifierType | None = None,

@@ -86,7 +86,7 @@ def _role_name_and_account(value: str, field: str) -> tuple[str, str | None]:
 
 def prepare(
     clients: AwsClients,
-    identifier: str,
+    identifier: str | DecodedKey,
     *,
     kind: KeyKind | None = None,
     id_type: IdentifierType | None = None,
@@ -94,7 +94,15 @@ def prepare(
     account: str | None = None,
     now: datetime | None = None,
 ) -> Lookup:
-    """Validate everything that can be validated without AWS. Raises InvalidInput/InvalidKey."""
+    """Validate everything that can be validated without AWS. Raises InvalidInput/InvalidKey.
+
+    `identifier` may be a key already decoded: the modal keeps only the decoded form of a key
+    pasted earlier, never the key itself.
+    """
+    decoded: DecodedKey | None = identifier if isinstance(identifier, DecodedKey) else None
+    if decoded is not None:
+        id_type = IdentifierType.KEY
+        identifier = decoded.fingerprint
     if not isinstance(identifier, str) or not identifier.strip():
         raise InvalidInput(
             "Give a key, a credential id, a user name or a role.", field="identifier"
@@ -127,7 +135,7 @@ def prepare(
         role_name, role_account_id = _role_name_and_account(role, "role")
 
     if id_type is IdentifierType.KEY:
-        decoded = keys.decode(identifier, now=now)
+        decoded = decoded or keys.decode(identifier, now=now)
         if kind is not None and decoded.kind is not kind:
             raise InvalidInput(
                 f"The pasted key is a {decoded.kind.value.replace('_', '-')} key, "
@@ -323,7 +331,7 @@ def _access_key_owner(iam: IAMClient, access_key_id: str | None) -> str | None:
 
 async def resolve(
     clients: AwsClients,
-    identifier: str,
+    identifier: str | DecodedKey,
     *,
     kind: KeyKind | None = None,
     id_type: IdentifierType | None = None,

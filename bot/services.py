@@ -1,0 +1,47 @@
+"""The domain services one running app shares, built once from settings.
+
+The Slack handlers, the demo and the tests all get these from `build_services`, so every entry
+point runs the same hub, store and revoker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.aws import AwsClients
+from bot.config import Settings
+from bot.requests import RequestService, utcnow
+from bot.revocation.service import Revoker
+from bot.store import RequestStore, open_store
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: RequestStore
+    requests: RequestService
+    revoker: Revoker
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clients: AwsClients | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Services:
+    store = open_store(
+        settings.database_url,
+        region=settings.aws_region,
+        connect_timeout=settings.aws_connect_timeout,
+        read_timeout=settings.aws_read_timeout,
+    )
+    requests = RequestService(
+        store,
+        clock=clock,
+        ttl=timedelta(minutes=settings.request_ttl_minutes),
+        name_user=lambda user: f"<@{user}>",
+    )
+    revoker = Revoker(settings, clients or AwsClients(settings), clock=clock)
+    return Services(settings=settings, store=store, requests=requests, revoker=revoker)

@@ -1,0 +1,125 @@
+"""The request message's buttons: Approve, Reject, Cancel, Undo. Each carries only a request id;
+every check happens here, on the server, whatever the message showed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import RevokerError
+from bot.logs import log_context
+from bot.requests import RevocationRequest
+from bot.revocation.model import Action, KeyKind, Target
+from bot.views import ids, parse_undo_value, refusal, reject_modal, undo_requested_reply
+from handlers.context import Handlers
+from handlers.decisions import publish_outcome
+
+log = logging.getLogger(__name__)
+
+
+def _click(body: dict[str, Any]) -> tuple[str, str, str]:
+    """(user, channel, the clicked button's value)."""
+    return body["user"]["id"], body["channel"]["id"], body["actions"][0].get("value") or ""
+
+
+def register(app: AsyncApp, h: Handlers) -> None:
+    async def refuse(user: str, channel: str, message: str) -> None:
+        blocks, text = refusal(message)
+        await h.channel.client.chat_postEphemeral(
+            channel=channel, user=user, blocks=blocks, text=text
+        )
+
+    @app.action(ids.APPROVE_ACTION)
+    async def approve(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user, channel, request_id = _click(body)
+        if not h.channel_allowed(channel):
+            await refuse(user, channel, h.channel_refusal())
+            return
+        with log_context(request_id=request_id, actor=user, action="approve"):
+            outcome = await h.services.requests.approve(request_id, user, h.approvers.is_approver)
+            log.info("approve: %s", outcome.code)
+            await publish_outcome(h, outcome, user, channel)
+
+    @app.action(ids.REJECT_ACTION)
+    async def reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        _, channel, request_id = _click(body)
+        # The reason modal first (the trigger dies in 3 seconds); the hub checks on submit.
+        await client.views_open(
+            trigger_id=body["trigger_id"],
+            view=reject_modal(
+                request_id, channel_id=channel, message_ts=body["container"]["message_ts"]
+            ),
+        )
+
+    @app.action(ids.CANCEL_ACTION)
+    async def cancel(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user, channel, request_id = _click(body)
+        with log_context(request_id=request_id, actor=user, action="cancel"):
+            outcome = await h.services.requests.cancel(request_id, user)
+            await publish_outcome(h, outcome, user, channel)
+
+    @app.action(ids.UNDO_ACTION_PATTERN)
+    async def undo(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user, channel, value = _click(body)
+        if not h.channel_allowed(channel):
+            await refuse(user, channel, h.channel_refusal())
+            return
+        try:
+            request_id, reversal = parse_undo_value(value)
+        except ValueError:
+            await refuse(user, channel, "That undo button is not one this bot made.")
+            return
+        with log_context(request_id=request_id, actor=user, action=f"undo:{reversal.value}"):
+            try:
+                original, undo_request = await _request_undo(h, request_id, reversal, user)
+            except RevokerError as exc:
+                await refuse(user, channel, exc.message)
+                return
+            await h.channel.post_request(undo_request)
+            await h.channel.reply(original, undo_requested_reply(user, undo_request.id))
+
+
+async def _request_undo(
+    h: Handlers, request_id: str, reversal: Action, user: str
+) -> tuple[RevocationRequest, RevocationRequest]:
+    """A new request, with its own approval, that reverses one action of a finished request."""
+    original = await h.services.requests.get(request_id)
+    if original is None:
+        raise RevokerError(f"There is no request {request_id}.")
+    offered = h.channel.summary(original).undo_actions
+    if reversal not in offered:
+        raise RevokerError(f"{request_id} offers no {reversal.value} now.")
+    # Re-read IAM: the state may have moved since the request ran.
+    target = await _current_target(h, original.plan.target)
+    plan = h.services.revoker.plan(target, [reversal])
+    undo_request = await h.services.requests.create(
+        plan,
+        requester=user,
+        channel_id=original.channel_id,
+        reason=f"Undo of {original.id} ({reversal.value})",
+        required_approvals=h.services.settings.required_approvals,
+        undo_of=original.id,
+    )
+    return original, undo_request
+
+
+async def _current_target(h: Handlers, target: Target) -> Target:
+    revoker = h.services.revoker
+    if target.kind is KeyKind.SHORT_TERM and target.role is not None:
+        return await revoker.resolve(
+            target.role.arn, kind=KeyKind.SHORT_TERM, account=target.account
+        )
+    if target.credential is not None:
+        return await revoker.resolve(
+            target.credential.credential_id, kind=KeyKind.LONG_TERM, account=target.account
+        )
+    return await revoker.resolve(
+        target.user_name or "", kind=KeyKind.LONG_TERM, account=target.account
+    )

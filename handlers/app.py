@@ -1,0 +1,168 @@
+"""The Bolt app, its HTTP server and its Socket Mode connection.
+
+HTTP mode serves Slack at POST /slack/events (Bolt verifies every signature) and GET /healthz.
+Socket Mode receives events over a websocket and serves only /healthz, so a container health
+check works the same in both modes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+import handlers
+from bot.config import Settings
+from bot.services import Services
+from handlers.approvers import SlackApprovers
+from handlers.channel import RequestChannel
+from handlers.context import Handlers
+from handlers.decisions import publish_expired
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+EXPIRY_SWEEP_SECONDS = 30.0
+
+
+class ConfigurationError(Exception):
+    """The app cannot start as configured; the message names the variable to set."""
+
+
+def web_client(settings: Settings) -> AsyncWebClient:
+    if settings.slack_bot_token is None:
+        raise ConfigurationError("SLACK_BOT_TOKEN is not set.")
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+def check_startup(settings: Settings) -> None:
+    """Refuse to start a bot nobody can approve on, or one that trusts unsigned calls."""
+    if not (settings.approver_user_ids or settings.approver_usergroup_ids):
+        raise ConfigurationError(
+            "No approver is configured: set REVOKER_APPROVER_USER_IDS and/or "
+            "REVOKER_APPROVER_USERGROUP_IDS."
+        )
+    if settings.slack_bot_token is None:
+        raise ConfigurationError("SLACK_BOT_TOKEN is not set.")
+    if settings.serve_mode == "http" and settings.slack_signing_secret is None:
+        raise ConfigurationError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests.")
+    if settings.serve_mode == "socket" and settings.slack_app_token is None:
+        raise ConfigurationError("Socket Mode needs SLACK_APP_TOKEN (xapp-…).")
+
+
+@dataclass(frozen=True)
+class RevokerApp:
+    bolt: AsyncApp
+    handlers: Handlers
+
+    async def expire_due(self) -> int:
+        """End pending requests past their TTL and tell their threads. Returns how many."""
+        expired = await self.handlers.services.requests.expire_due()
+        for req in expired:
+            await publish_expired(self.handlers, req)
+        return len(expired)
+
+
+def build_app(services: Services, client: AsyncWebClient | None = None) -> RevokerApp:
+    settings = services.settings
+    check_startup(settings)
+    client = client or web_client(settings)
+    socket = settings.serve_mode == "socket"
+    bolt = AsyncApp(
+        client=client,
+        signing_secret=(
+            settings.slack_signing_secret.get_secret_value()
+            if settings.slack_signing_secret
+            else None
+        ),
+        # Socket Mode has no HTTP requests to sign; HTTP mode always verifies.
+        request_verification_enabled=not socket,
+        process_before_response=False,
+    )
+    approvers = SlackApprovers(client, settings.approver_user_ids, settings.approver_usergroup_ids)
+    h = Handlers(
+        services=services, approvers=approvers, channel=RequestChannel(client, services, approvers)
+    )
+    handlers.register(bolt, h)
+    return RevokerApp(bolt=bolt, handlers=h)
+
+
+def web_application(app: RevokerApp, *, slack_events: bool = True) -> web.Application:
+    async def events(request: web.Request) -> web.Response:
+        bolt_response = await app.bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    web_app = web.Application(client_max_size=1024 * 1024)
+    if slack_events:
+        web_app.router.add_post(EVENTS_PATH, events)
+    web_app.router.add_get(HEALTH_PATH, health)
+    return web_app
+
+
+@contextlib.asynccontextmanager
+async def running(
+    app: RevokerApp, host: str, port: int, *, slack_events: bool = True
+) -> AsyncIterator[int]:
+    """Serve the app until the block ends; yields the bound port (port=0 picks a free one)."""
+    runner = web.AppRunner(web_application(app, slack_events=slack_events), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = int(runner.addresses[0][1]) if runner.addresses else port
+    try:
+        yield bound
+    finally:
+        await runner.cleanup()
+
+
+async def sweep_expired(app: RevokerApp, every: float = EXPIRY_SWEEP_SECONDS) -> None:
+    while True:
+        try:
+            await app.expire_due()
+        except Exception:  # a sweep must never die: the next one retries
+            log.exception("expiry sweep failed")
+        await asyncio.sleep(every)
+
+
+async def serve(services: Services) -> None:
+    settings = services.settings
+    app = build_app(services)
+    sweeper = asyncio.create_task(sweep_expired(app))
+    try:
+        if settings.serve_mode == "socket":
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            assert settings.slack_app_token is not None  # check_startup made sure
+            socket = AsyncSocketModeHandler(app.bolt, settings.slack_app_token.get_secret_value())
+            async with running(app, settings.host, settings.port, slack_events=False) as port:
+                log.info("serving in Socket Mode; health on port %s", port)
+                await socket.start_async()  # type: ignore[no-untyped-call]
+        else:
+            async with running(app, settings.host, settings.port) as port:
+                log.info("serving Slack over HTTP on %s:%s%s", settings.host, port, EVENTS_PATH)
+                await asyncio.Event().wait()
+    finally:
+        sweeper.cancel()
+        await services.store.close()

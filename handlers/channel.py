@@ -1,0 +1,133 @@
+"""The request as the channel sees it: one message, and a thread that is its audit trail.
+
+Every listener that changes a request calls here to make the channel match the store. Messages
+are rendered from the stored request each time, so a replica that did not take part in a step
+still draws the same message.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.logs import log_context
+from bot.requests import OutcomeCode, RequestStatus, RevocationRequest
+from bot.revocation.model import IamCall, StepOutcome
+from bot.services import Services
+from bot.views import (
+    Rendered,
+    RequestSummary,
+    plan_reply,
+    request_message,
+    step_reply,
+    summary_reply,
+    verification_reply,
+)
+from handlers.approvers import SlackApprovers
+
+log = logging.getLogger(__name__)
+
+
+def _blocks(rendered: Rendered) -> tuple[list[dict[str, Any]], str]:
+    blocks, text = rendered
+    return [b.to_dict() for b in blocks], text
+
+
+class RequestChannel:
+    def __init__(
+        self, client: AsyncWebClient, services: Services, approvers: SlackApprovers
+    ) -> None:
+        self.client = client
+        self.services = services
+        self.approvers = approvers
+
+    def summary(self, req: RevocationRequest) -> RequestSummary:
+        results = req.report.results if req.report else None
+        undo = (
+            self.services.revoker.undo_actions(req.plan, results)
+            if req.status in (RequestStatus.COMPLETED, RequestStatus.PARTIAL)
+            else ()
+        )
+        settings = self.services.settings
+        return RequestSummary.from_request(
+            req,
+            approver_user_ids=settings.approver_user_ids,
+            approver_usergroup_ids=settings.approver_usergroup_ids,
+            undo_actions=undo,
+        )
+
+    async def post_request(self, req: RevocationRequest) -> RevocationRequest:
+        """The request message, then the plan as the first reply in its thread."""
+        blocks, text = _blocks(request_message(self.summary(req)))
+        posted = await self.client.chat_postMessage(
+            channel=req.channel_id, blocks=blocks, text=text, unfurl_links=False
+        )
+        ts = str(posted["ts"])
+        outcome = await self.services.requests.attach_message(req.id, ts)
+        req = outcome.request or req
+        await self.reply(req, plan_reply(req.plan, request_id=req.id))
+        return req
+
+    async def refresh(self, req: RevocationRequest) -> None:
+        if not req.message_ts:
+            return
+        blocks, text = _blocks(request_message(self.summary(req)))
+        await self.client.chat_update(
+            channel=req.channel_id, ts=req.message_ts, blocks=blocks, text=text
+        )
+
+    async def reply(self, req: RevocationRequest, rendered: Rendered) -> None:
+        if not req.message_ts:
+            return
+        blocks, text = _blocks(rendered)
+        await self.client.chat_postMessage(
+            channel=req.channel_id,
+            thread_ts=req.message_ts,
+            blocks=blocks,
+            text=text,
+            unfurl_links=False,
+        )
+
+    async def execute(self, req: RevocationRequest) -> RevocationRequest:
+        """Run an approved request's plan and tell the thread how each step went."""
+        with log_context(request_id=req.id, action="execute"):
+            started = await self.services.requests.start_execution(req.id)
+            if started.code is not OutcomeCode.EXECUTION_STARTED or started.request is None:
+                # Another click or replica already runs it: it owns the thread from here.
+                log.info("not executing: %s", started.message)
+                return started.request or req
+            req = started.request
+            await self.refresh(req)
+            clock = time.monotonic()
+            report = await self.services.revoker.run(req.plan, request_id=req.id)
+            steps = len(req.plan.steps)
+            for result in report.results:
+                await self.reply(req, step_reply(result, req.plan.steps[result.index], total=steps))
+            await self.reply(req, verification_reply(report.verification))
+            finished = await self.services.requests.finish(req.id, report)
+            req = finished.request or req
+            ok = {r.index for r in report.results if r.outcome is not StepOutcome.ERROR}
+            attached = {
+                _where(call): doc
+                for i, call in enumerate(req.plan.steps)
+                if i in ok and (doc := call.policy_document) is not None
+            }
+            await self.reply(
+                req,
+                summary_reply(report.status, time.monotonic() - clock, attached, request_id=req.id),
+            )
+            await self.refresh(req)
+            log.info("request finished: %s", report.status)
+            return req
+
+
+def _where(call: IamCall) -> str:
+    owner = (
+        f"user {call.params['UserName']}"
+        if "UserName" in call.params
+        else f"role {call.params.get('RoleName')}"
+    )
+    return f"{call.params.get('PolicyName')} on {owner}"

@@ -1,0 +1,80 @@
+"""The slash command: `/revoke-bedrock-key [help | status R-… | list <user> | <prefill>]`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import RevokerError
+from bot.revocation.model import KeyKind
+from bot.views import credential_list, guess_kind, help_text, refusal, request_message
+from bot.views.help import COMMAND
+from bot.views.modal import revocation_modal
+from handlers.channel import RequestChannel
+from handlers.context import Handlers
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, h: Handlers) -> None:
+    @app.command(COMMAND)
+    async def revoke_bedrock_key(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        text = (body.get("text") or "").strip()
+        word, _, rest = text.partition(" ")
+        if not h.channel_allowed(body.get("channel_id")):
+            await ack(response_type="ephemeral", text=h.channel_refusal())
+            return
+        if word.lower() == "help":
+            blocks, fallback = help_text()
+            await ack(response_type="ephemeral", blocks=blocks, text=fallback)
+            return
+        if word.lower() == "status" and rest.strip():
+            await ack()
+            await _status(h.channel, respond, rest.strip())
+            return
+        if word.lower() == "list" and rest.strip():
+            await ack()
+            await _list(h, respond, rest.strip())
+            return
+        await ack()
+        # views.open before anything else: the trigger id dies 3 seconds after the click.
+        await client.views_open(
+            trigger_id=body["trigger_id"],
+            view=revocation_modal(
+                guess_kind(text),
+                channel_id=body["channel_id"],
+                accounts=tuple(h.services.settings.accounts),
+                prefill_identifier=text or None,
+            ),
+        )
+
+
+async def _status(channel: RequestChannel, respond: AsyncRespond, request_id: str) -> None:
+    try:
+        req = await channel.services.requests.get(request_id)
+    except RevokerError as exc:
+        blocks, text = refusal(exc.message)
+        await respond(blocks=blocks, text=text, response_type="ephemeral")
+        return
+    if req is None:
+        blocks, text = refusal("There is no request with that id.")
+    else:
+        blocks, text = request_message(channel.summary(req), with_buttons=False)
+    await respond(blocks=blocks, text=text, response_type="ephemeral")
+
+
+async def _list(h: Handlers, respond: AsyncRespond, user_name: str) -> None:
+    try:
+        target = await h.services.revoker.resolve(user_name, kind=KeyKind.LONG_TERM)
+    except RevokerError as exc:
+        blocks, text = refusal(exc.message)
+        await respond(blocks=blocks, text=text, response_type="ephemeral")
+        return
+    credentials = ((target.credential,) if target.credential else ()) + target.other_credentials
+    blocks, text = credential_list(target.user_name or user_name, credentials)
+    await respond(blocks=blocks, text=text, response_type="ephemeral")

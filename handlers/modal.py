@@ -1,0 +1,107 @@
+"""The modal surface: switching the key type, submitting a request, giving a reject reason."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import RevokerError
+from bot.logs import log_context
+from bot.requests import RevocationRequest
+from bot.revocation.model import KeyKind, Target
+from bot.views import ids, modal_errors, parse_reject_submission, parse_submission, refusal
+from bot.views.modal import ModalInput, switched_modal
+from handlers.context import Handlers
+from handlers.decisions import publish_outcome
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, h: Handlers) -> None:
+    @app.action(ids.KIND_ACTION)
+    async def switch_key_type(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        view = body["view"]
+        await client.views_update(
+            view_id=view["id"],
+            hash=view.get("hash"),
+            view=switched_modal(
+                view["state"]["values"],
+                view["private_metadata"],
+                accounts=tuple(h.services.settings.accounts),
+            ),
+        )
+
+    @app.view(ids.REVOKE_CALLBACK_ID)
+    async def submit_request(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        view = body["view"]
+        user = body["user"]["id"]
+        accounts = tuple(h.services.settings.accounts)
+        try:
+            inp = parse_submission(view["state"]["values"], view["private_metadata"])
+        except RevokerError as exc:
+            await ack(response_action="errors", errors={ids.REASON_BLOCK: exc.message})
+            return
+        errors = modal_errors(inp, accounts=accounts)
+        if not errors and not h.channel_allowed(inp.channel_id):
+            errors = {ids.REASON_BLOCK: h.channel_refusal()}
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        with log_context(actor=user, action="request"):
+            try:
+                req = await _create_request(h, inp, user)
+            except RevokerError as exc:
+                # Nothing was stored or posted: only the requester hears why.
+                log.info("request refused: %s", exc.message)
+                blocks, text = refusal(exc.message)
+                await client.chat_postEphemeral(
+                    channel=inp.channel_id, user=user, blocks=blocks, text=text
+                )
+                return
+            with log_context(request_id=req.id):
+                await h.channel.post_request(req)
+                log.info("request posted")
+
+    @app.view(ids.REJECT_CALLBACK_ID)
+    async def submit_rejection(ack: AsyncAck, body: dict[str, Any]) -> None:
+        view = body["view"]
+        user = body["user"]["id"]
+        try:
+            rejection = parse_reject_submission(view["state"]["values"], view["private_metadata"])
+        except RevokerError as exc:
+            await ack(response_action="errors", errors={ids.REJECT_REASON_BLOCK: exc.message})
+            return
+        await ack()
+        with log_context(request_id=rejection.request_id, actor=user, action="reject"):
+            outcome = await h.services.requests.reject(
+                rejection.request_id, user, h.approvers.is_approver, rejection.reason
+            )
+            await publish_outcome(h, outcome, user, rejection.channel_id)
+
+
+async def _create_request(h: Handlers, inp: ModalInput, user: str) -> RevocationRequest:
+    target = await _resolve(h, inp)
+    plan = h.services.revoker.plan(target, inp.actions, revoke_before=inp.revoke_before)
+    return await h.services.requests.create(
+        plan,
+        requester=user,
+        channel_id=inp.channel_id,
+        reason=inp.reason,
+        required_approvals=h.services.settings.required_approvals,
+    )
+
+
+async def _resolve(h: Handlers, inp: ModalInput) -> Target:
+    revoker = h.services.revoker
+    if inp.kind is KeyKind.LONG_TERM:
+        if inp.decoded_key is not None:
+            return await revoker.resolve(inp.decoded_key, account=inp.account)
+        return await revoker.resolve(inp.identifier or "", kind=inp.kind, account=inp.account)
+    if inp.decoded_key is not None:
+        return await revoker.resolve(inp.decoded_key, role=inp.identifier, account=inp.account)
+    return await revoker.resolve(inp.identifier or "", kind=inp.kind, account=inp.account)
