@@ -44,7 +44,10 @@ class AccountConfig(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
         populate_by_name=True,
     )
 
@@ -69,8 +72,12 @@ class Settings(BaseSettings):
     approver_usergroup_ids: CommaList = Field(
         default=(), validation_alias="REVOKER_APPROVER_USERGROUP_IDS"
     )
-    required_approvals: int = Field(default=1, ge=1, le=5, validation_alias="REVOKER_REQUIRED_APPROVALS")
-    allowed_channel_ids: CommaList = Field(default=(), validation_alias="REVOKER_ALLOWED_CHANNEL_IDS")
+    required_approvals: int = Field(
+        default=1, ge=1, le=5, validation_alias="REVOKER_REQUIRED_APPROVALS"
+    )
+    allowed_channel_ids: CommaList = Field(
+        default=(), validation_alias="REVOKER_ALLOWED_CHANNEL_IDS"
+    )
     request_ttl_minutes: int = Field(
         default=60, ge=1, le=24 * 60, validation_alias="REVOKER_REQUEST_TTL_MINUTES"
     )
@@ -81,17 +88,26 @@ class Settings(BaseSettings):
     )
 
     # AWS
-    accounts: dict[str, AccountConfig] = Field(default_factory=dict, validation_alias="REVOKER_ACCOUNTS")
+    accounts: dict[str, AccountConfig] = Field(
+        default_factory=dict, validation_alias="REVOKER_ACCOUNTS"
+    )
     aws_region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
-    aws_connect_timeout: float = Field(default=5.0, gt=0, validation_alias="REVOKER_AWS_CONNECT_TIMEOUT")
+    aws_connect_timeout: float = Field(
+        default=5.0, gt=0, validation_alias="REVOKER_AWS_CONNECT_TIMEOUT"
+    )
     aws_read_timeout: float = Field(default=15.0, gt=0, validation_alias="REVOKER_AWS_READ_TIMEOUT")
-    deny_actions: CommaList = Field(default=DEFAULT_DENY_ACTIONS, validation_alias="REVOKER_DENY_ACTIONS")
+    deny_actions: CommaList = Field(
+        default=DEFAULT_DENY_ACTIONS, validation_alias="REVOKER_DENY_ACTIONS"
+    )
     reset_secret_destination: Literal["discard", "secretsmanager"] = Field(
         default="discard", validation_alias="REVOKER_RESET_SECRET_DESTINATION"
     )
 
     @field_validator(
-        "approver_user_ids", "approver_usergroup_ids", "allowed_channel_ids", "deny_actions",
+        "approver_user_ids",
+        "approver_usergroup_ids",
+        "allowed_channel_ids",
+        "deny_actions",
         mode="before",
     )
     @classmethod
@@ -135,7 +151,9 @@ class Settings(BaseSettings):
         try:
             return self.accounts[name]
         except KeyError:
-            raise InvalidInput(f"No account named {name!r} is configured.", field="account") from None
+            raise InvalidInput(
+                f"No account named {name!r} is configured.", field="account"
+            ) from None
 
 
 _ENV_NAMES = {

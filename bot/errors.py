@@ -6,7 +6,8 @@ from __future__ import annotations
 class RevokerError(Exception):
     """Base of every error this tool raises on purpose.
 
-    `field` names the input at fault (e.g. "identifier", "account") so a modal can place the message.
+    `field` names the input at fault (e.g. "identifier", "account"), so a modal can show the
+    message beside it.
     """
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
@@ -16,7 +17,7 @@ class RevokerError(Exception):
 
 
 class InvalidKey(RevokerError):
-    """A pasted string is not a Bedrock API key we can decode. The message never contains the input."""
+    """A pasted string is not a Bedrock API key we can decode; the message never echoes it."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, field="identifier")
@@ -31,7 +32,7 @@ class NotFound(RevokerError):
 
 
 class Refused(RevokerError):
-    """A guard refused a plan: IAM cannot do it, or it should not be done. `suggestion` says what to do."""
+    """A guard refused a plan: IAM cannot do it, or it should not. `suggestion` says what to do."""
 
     def __init__(self, message: str, *, suggestion: str | None = None, field: str | None = None):
         super().__init__(message if not suggestion else f"{message} {suggestion}", field=field)
