@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,6 +22,8 @@ from bot.aws import AwsClients
 from bot.config import Settings
 from bot.revocation.service import Revoker
 from bot.sandbox import iam as sandbox
+from bot.sandbox.harness import Sandbox
+from bot.sandbox.harness import sandbox as app_sandbox
 
 BEDROCK = "bedrock.amazonaws.com"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -188,3 +191,10 @@ def short_term_key_from_user(iam: Any, user_name: str) -> tuple[str, str]:
     signing = Credentials(ak["AccessKeyId"], ak["SecretAccessKey"])
     token: str = BedrockTokenGenerator().get_token(signing, REGION)
     return token, ak["AccessKeyId"]
+
+
+@pytest.fixture
+async def sb(aws_server: str, tmp_path: Path) -> AsyncIterator[Sandbox]:
+    """The real app on loopback; Slack is the stand-in plus a signed driver; AWS is moto."""
+    async with app_sandbox(database_dir=tmp_path) as box:
+        yield box
