@@ -208,8 +208,8 @@ class Outcome(Frozen):
     """What a call did, for a handler to render.
 
     `message` is plain words (user ids through the service's `name_user`); user-typed text is never
-    in it. `changed` means this call wrote a new state, so the request message needs updating: true
-    for every success and also for EXPIRED, where the click found the TTL passed and recorded it.
+    in it. `changed` means this call wrote a new state, so the request message needs updating; note
+    that EXPIRED is a refusal that still changed the request: the click found the TTL passed.
     """
 
     code: OutcomeCode
@@ -479,7 +479,7 @@ class RequestService:
 
             async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
                 if not req.is_due(now):
-                    return _refuse(OutcomeCode.NOT_PENDING, "", req)
+                    return _refuse(OutcomeCode.NOT_PENDING, self.describe_decision(req), req)
                 return self._expire(req, now)
 
             outcome = await self._transact(candidate.id, step, now=at)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_store import T0, make_plan
+from test_store import T0, Clock, make_plan
 
 from bot.audit import EventType, verify_lines
 from bot.errors import InvalidInput, NotFound
@@ -36,14 +36,6 @@ from bot.store import RequestStore, open_store
 REQUESTER, ALICE, BOB, CAROL, MALLORY = "U_REQ", "U_ALICE", "U_BOB", "U_CAROL", "U_MALLORY"
 APPROVERS = {ALICE, BOB, CAROL}
 UPDATE = "UpdateServiceSpecificCredential"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Approvers:

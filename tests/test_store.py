@@ -80,6 +80,16 @@ def make_plan(user: str = "alice", role: str | None = None) -> RevocationPlan:
     )
 
 
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def make_request(
     *, user: str = "alice", role: str | None = None, created_at: datetime = T0
 ) -> RevocationRequest:
