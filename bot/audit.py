@@ -20,12 +20,14 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from bot import keys
 
 GENESIS = "0" * 64
 SYSTEM_ACTOR = "system"  # the bot itself: expiry, execution
@@ -101,26 +103,26 @@ def new_event(
 
 # --- secret hygiene -------------------------------------------------------------------------------
 
+# The same shapes bot.views.text redacts from messages; the fingerprint is bot.keys', so a redacted
+# key in the audit matches the fingerprint the thread showed.
 _SECRET_PATTERNS = (
-    re.compile(r"ABSK[A-Za-z0-9+/=]{16,}"),  # long-term Bedrock API key
-    re.compile(r"bedrock-api-key-[A-Za-z0-9+/=_-]{16,}"),  # short-term Bedrock API key
-    re.compile(r"xox[abeoprs]-[A-Za-z0-9-]{10,}"),  # Slack tokens
-    re.compile(r"xapp-[A-Za-z0-9-]{10,}"),
+    (re.compile(r"(?:ABSK|bedrock-api-key-)[A-Za-z0-9+/_-]{16,}={0,2}"), "Bedrock API key"),
+    (re.compile(r"(?:xox[abeoprs]|xapp)-[A-Za-z0-9-]{10,}"), "Slack token"),
 )
 
 
-def fingerprint(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:8]
-
-
 def redact_secrets(text: str) -> str:
-    """Replace anything shaped like a key or token with its fingerprint.
+    """Replace anything shaped like a Bedrock API key or a Slack token with its fingerprint.
 
     People paste the leaked key into the reason field; it must not reach the store or the audit.
     """
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: f"[redacted secret sha256:{fingerprint(m.group(0))}]", text)
+    for pattern, label in _SECRET_PATTERNS:
+        text = pattern.sub(_fingerprinted(label), text)
     return text
+
+
+def _fingerprinted(label: str) -> Callable[[re.Match[str]], str]:
+    return lambda m: f"[{label} {keys.fingerprint(m.group(0))}]"
 
 
 # --- export and verification ----------------------------------------------------------------------

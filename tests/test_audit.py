@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from test_store import T0, Clock, make_plan
 
+from bot import keys
 from bot.audit import (
     GENESIS,
     EventType,
@@ -186,11 +187,18 @@ def test_verify_reports_garbage_lines(lines: list[str]) -> None:
 # --- secret hygiene -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("secret", [LONG_TERM_KEY, SHORT_TERM_KEY, SLACK_TOKEN])
-def test_redact_secrets(secret: str) -> None:
+@pytest.mark.parametrize(
+    ("secret", "label"),
+    [
+        (LONG_TERM_KEY, "Bedrock API key"),
+        (SHORT_TERM_KEY, "Bedrock API key"),
+        (SLACK_TOKEN, "Slack token"),
+    ],
+)
+def test_redact_secrets(secret: str, label: str) -> None:
     out = redact_secrets(f"leaked: {secret} (see gist)")
     assert secret not in out
-    assert out.startswith("leaked: [redacted secret sha256:") and out.endswith("] (see gist)")
+    assert out == f"leaked: [{label} {keys.fingerprint(secret)}] (see gist)"
 
 
 def test_redact_leaves_ordinary_text_alone() -> None:
@@ -204,4 +212,4 @@ async def test_no_secret_reaches_the_audit(hub: RequestService, store: RequestSt
     await hub.reject(other.id, "U_APP", allow, note=f"same as {SHORT_TERM_KEY}")
     text = "\n".join(await export_lines(store))
     assert LONG_TERM_KEY not in text and SHORT_TERM_KEY not in text
-    assert req.id in text and "redacted secret" in text
+    assert req.id in text and f"[Bedrock API key {keys.fingerprint(LONG_TERM_KEY)}]" in text

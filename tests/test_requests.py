@@ -141,7 +141,7 @@ async def test_create_opens_a_pending_request_with_a_ttl(hub: RequestService) ->
 async def test_create_keeps_a_pasted_key_out_of_the_store(hub: RequestService) -> None:
     leaked = "ABSK" + "QmVkcm9ja0FQSUtleS1hYmMtYXQtMTIzNDU2Nzg5MDEyOnNlY3JldA=="
     req = await hub.create(make_plan(), REQUESTER, "C1", f"found {leaked} in a gist")
-    assert leaked not in req.reason and "redacted" in req.reason
+    assert leaked not in req.reason and "[Bedrock API key " in req.reason
     assert all(leaked not in e.line() for e in await hub.history(req.id))
 
 
