@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.logs import log_context
@@ -103,23 +104,31 @@ class RequestChannel:
             await self.refresh(req)
             clock = time.monotonic()
             report = await self.services.revoker.run(req.plan, request_id=req.id)
-            steps = len(req.plan.steps)
-            for result in report.results:
-                await self.reply(req, step_reply(result, req.plan.steps[result.index], total=steps))
-            await self.reply(req, verification_reply(report.verification))
+            elapsed = time.monotonic() - clock
+            # Recorded before anything is posted: a Slack outage must not leave it "executing".
             finished = await self.services.requests.finish(req.id, report)
             req = finished.request or req
+            steps = len(req.plan.steps)
+            replies = [
+                step_reply(result, req.plan.steps[result.index], total=steps)
+                for result in report.results
+            ]
+            replies.append(verification_reply(report.verification))
             ok = {r.index for r in report.results if r.outcome is not StepOutcome.ERROR}
             attached = {
                 _where(call): doc
                 for i, call in enumerate(req.plan.steps)
                 if i in ok and (doc := call.policy_document) is not None
             }
-            await self.reply(
-                req,
-                summary_reply(report.status, time.monotonic() - clock, attached, request_id=req.id),
-            )
-            await self.refresh(req)
+            replies.append(summary_reply(report.status, elapsed, attached, request_id=req.id))
+            try:
+                for rendered in replies:
+                    await self.reply(req, rendered)
+                await self.refresh(req)
+            except SlackApiError as exc:
+                # IAM is done and the store holds the report; `status R-…` and the audit export
+                # still tell the story.
+                log.error("could not post the outcome to Slack: %s", exc.response.get("error"))
             log.info("request finished: %s", report.status)
             return req
 
