@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.requests import RequestStatus
 from bot.revocation.model import ACTION_LABELS, REVERSAL, Action, Target
 from bot.views import ids
 from bot.views.describe import action_label, describe_account, describe_target, target_name
@@ -46,15 +47,16 @@ if TYPE_CHECKING:
 
 Rendered = tuple[list[Block], str]
 
-PENDING = "pending"
-APPROVED = "approved"
-EXECUTING = "executing"
-COMPLETED = "completed"
-PARTIAL = "partial"
-FAILED = "failed"
-REJECTED = "rejected"
-CANCELLED = "cancelled"
-EXPIRED = "expired"
+# The hub's statuses under short names; StrEnum members compare equal to their plain values.
+PENDING = RequestStatus.PENDING
+APPROVED = RequestStatus.APPROVED
+EXECUTING = RequestStatus.EXECUTING
+COMPLETED = RequestStatus.COMPLETED
+PARTIAL = RequestStatus.PARTIAL
+FAILED = RequestStatus.FAILED
+REJECTED = RequestStatus.REJECTED
+CANCELLED = RequestStatus.CANCELLED
+EXPIRED = RequestStatus.EXPIRED
 
 STATUS_LINES: dict[str, str] = {
     PENDING: ":hourglass_flowing_sand: *Waiting for approval*",

@@ -65,7 +65,7 @@ _RESET_NOTES = {
     "secretsmanager": ":lock: The reset's new secret goes to AWS Secrets Manager; this thread "
     "will show only the secret's ARN.",
 }
-_SUMMARY_LINES = {
+_SUMMARY_LINES: dict[str, str] = {
     COMPLETED: ":white_check_mark: *Completed*",
     PARTIAL: ":warning: *Partially completed*",
     FAILED: ":x: *Failed*",
