@@ -11,23 +11,20 @@ recompute every hash, and dropping a chain's last events leaves a valid (shorter
 exports somewhere the bot cannot write if that matters.
 
 Events never hold secrets: ids, fingerprints, Slack user ids, IAM operation names and error codes.
-Free text that people type goes through `redact_secrets` first.
+Free text that people type goes through `bot.keys.redact_secrets` first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-
-from bot import keys
 
 GENESIS = "0" * 64
 SYSTEM_ACTOR = "system"  # the bot itself: expiry, execution
@@ -99,30 +96,6 @@ def new_event(
     body = AuditEvent.model_validate({**payload, "hash": ""}).model_dump(mode="json")
     del body["hash"]
     return AuditEvent.model_validate({**body, "hash": _digest(body)})
-
-
-# --- secret hygiene -------------------------------------------------------------------------------
-
-# The same shapes bot.views.text redacts from messages; the fingerprint is bot.keys', so a redacted
-# key in the audit matches the fingerprint the thread showed.
-_SECRET_PATTERNS = (
-    (re.compile(r"(?:ABSK|bedrock-api-key-)[A-Za-z0-9+/_-]{16,}={0,2}"), "Bedrock API key"),
-    (re.compile(r"(?:xox[abeoprs]|xapp)-[A-Za-z0-9-]{10,}"), "Slack token"),
-)
-
-
-def redact_secrets(text: str) -> str:
-    """Replace anything shaped like a Bedrock API key or a Slack token with its fingerprint.
-
-    People paste the leaked key into the reason field; it must not reach the store or the audit.
-    """
-    for pattern, label in _SECRET_PATTERNS:
-        text = pattern.sub(_fingerprinted(label), text)
-    return text
-
-
-def _fingerprinted(label: str) -> Callable[[re.Match[str]], str]:
-    return lambda m: f"[{label} {keys.fingerprint(m.group(0))}]"
 
 
 # --- export and verification ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
@@ -105,6 +106,34 @@ def fingerprint(key: str) -> str:
     # surrogatepass: a paste can carry lone surrogates, and fingerprinting must never fail.
     data = normalize(key).encode("utf-8", "surrogatepass")
     return hashlib.sha256(data).hexdigest()[:8]
+
+
+# Secrets found inside free text (a reason, a note, an IAM error message). A key is a fixed prefix
+# and a run of base64; requiring 16+ of it keeps the bare words "ABSK" or "bedrock-api-key-" in an
+# explanation intact while any real key, or most of one, is caught.
+_SECRETS_IN_TEXT = (
+    (re.compile(r"(?:ABSK|bedrock-api-key-)[A-Za-z0-9+/_-]{16,}={0,2}"), "Bedrock API key"),
+    (re.compile(r"(?:xox[abeoprs]|xapp)-[A-Za-z0-9-]{10,}"), "Slack token"),
+)
+
+
+def redact_secrets(text: str) -> str:
+    """Replace every Bedrock API key (or Slack token) in free text by its fingerprint.
+
+    People paste the leaked key where they should not; whatever the path, it must not reach a
+    message, the store or the audit. The fingerprint matches the one the thread shows.
+    """
+    for pattern, label in _SECRETS_IN_TEXT:
+        text = pattern.sub(_fingerprinted(label), text)
+    return text
+
+
+def _fingerprinted(label: str) -> Callable[[re.Match[str]], str]:
+    return lambda m: f"[{label} {fingerprint(m.group(0))}]"
+
+
+def contains_secret(text: str) -> bool:
+    return any(pattern.search(text) for pattern, _ in _SECRETS_IN_TEXT)
 
 
 def looks_like_key(text: str) -> bool:

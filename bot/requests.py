@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import AwareDatetime, Field, field_validator
 
 from bot import validation
-from bot.audit import SYSTEM_ACTOR, AuditEvent, EventType, new_event, redact_secrets
+from bot.audit import SYSTEM_ACTOR, AuditEvent, EventType, new_event
 from bot.errors import InvalidInput, NotFound
+from bot.keys import redact_secrets
 from bot.revocation.model import ExecutionReport, Frozen, RevocationPlan
 
 if TYPE_CHECKING:

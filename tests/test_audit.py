@@ -16,7 +16,6 @@ from bot.audit import (
     EventType,
     export_lines,
     new_event,
-    redact_secrets,
     verify_lines,
 )
 from bot.requests import RequestService, RevocationRequest
@@ -196,14 +195,14 @@ def test_verify_reports_garbage_lines(lines: list[str]) -> None:
     ],
 )
 def test_redact_secrets(secret: str, label: str) -> None:
-    out = redact_secrets(f"leaked: {secret} (see gist)")
+    out = keys.redact_secrets(f"leaked: {secret} (see gist)")
     assert secret not in out
     assert out == f"leaked: [{label} {keys.fingerprint(secret)}] (see gist)"
 
 
 def test_redact_leaves_ordinary_text_alone() -> None:
     text = "INC-42: AKIAIOSFODNN7EXAMPLE user alice, credential ACCA1234567890ABCDEFG"
-    assert redact_secrets(text) == text
+    assert keys.redact_secrets(text) == text
 
 
 async def test_no_secret_reaches_the_audit(hub: RequestService, store: RequestStore) -> None:

@@ -58,7 +58,6 @@ from bot.views import (
 from bot.views.modal import ModalMetadata, guess_kind
 from bot.views.text import (
     escape_mrkdwn,
-    redact_keys,
     slack_date,
     truncate,
     truncate_mrkdwn,
@@ -1038,9 +1037,9 @@ def test_escape_and_redact() -> None:
     assert escape_mrkdwn(INJECTION) == ESCAPED
     assert escape_mrkdwn("a&amp;b") == "a&amp;amp;b"  # typed text is shown as typed
     for key in (LONG_KEY, SHORT_KEY):
-        redacted = redact_keys(f"found {key} in a gist")
+        redacted = keys.redact_secrets(f"found {key} in a gist")
         assert key not in redacted and keys.fingerprint(key) in redacted
-    assert redact_keys("keys start with ABSK or bedrock-api-key-") == (
+    assert keys.redact_secrets("keys start with ABSK or bedrock-api-key-") == (
         "keys start with ABSK or bedrock-api-key-"
     )
 

@@ -33,7 +33,7 @@ from bot.views.request_message import (
     request_message,
     undo_value,
 )
-from bot.views.text import escape_mrkdwn, redact_keys, slack_date
+from bot.views.text import escape_mrkdwn, slack_date
 from bot.views.thread import (
     approved_reply,
     cancelled_reply,
@@ -65,7 +65,6 @@ __all__ = [
     "parse_submission",
     "parse_undo_value",
     "plan_reply",
-    "redact_keys",
     "refusal",
     "reject_modal",
     "rejected_reply",

@@ -30,6 +30,7 @@ from slack_sdk.models.views import View
 
 from bot import keys, validation
 from bot.errors import InvalidInput, InvalidKey
+from bot.keys import redact_secrets
 from bot.policies import MAX_FUTURE_SKEW
 from bot.revocation.model import (
     ACTION_LABELS,
@@ -41,7 +42,7 @@ from bot.revocation.model import (
 )
 from bot.views import ids
 from bot.views.describe import KIND_LABELS, KIND_SHORT, describe_key
-from bot.views.text import OPTION_TEXT_LIMIT, code, plain, redact_keys, truncate_mrkdwn
+from bot.views.text import OPTION_TEXT_LIMIT, code, plain, truncate_mrkdwn
 
 MODAL_TITLE = "Revoke Bedrock key"
 MODAL_SUBMIT = "Request approval"
@@ -379,7 +380,7 @@ def _reason_block(value: str | None) -> InputBlock:
             action_id=ids.REASON_ACTION,
             multiline=True,
             max_length=REASON_MAX_LENGTH,
-            initial_value=redact_keys(value)[:REASON_MAX_LENGTH] if value else None,
+            initial_value=redact_secrets(value)[:REASON_MAX_LENGTH] if value else None,
             placeholder="INC-1234: key found in a public repository",
         ),
     )
@@ -440,7 +441,7 @@ def parse_submission(
         decoded_key=decoded_key,
         actions=actions,
         account=_selected(values, ids.ACCOUNT_BLOCK) or meta.account,
-        reason=redact_keys(_text(values, ids.REASON_BLOCK) or ""),
+        reason=redact_secrets(_text(values, ids.REASON_BLOCK) or ""),
         channel_id=meta.channel_id,
         revoke_before=revoke_before if kind is KeyKind.SHORT_TERM else None,
         problems=tuple(problems),

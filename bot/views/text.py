@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from bot import keys
+from bot.keys import redact_secrets
 
 # Slack's limits that these helpers are asked to respect (reference/slack-platform.md).
 SECTION_TEXT_LIMIT = 3000
@@ -21,13 +21,6 @@ FALLBACK_TEXT_LIMIT = 3000  # well under chat.postMessage's 40,000; a notificati
 
 ELLIPSIS = "…"
 
-# Whole Bedrock API keys inside free text (a reason, an IAM error message). Both shapes are a fixed
-# prefix followed by base64; requiring a run of 16+ base64 characters keeps the bare words "ABSK" or
-# "bedrock-api-key-" in an explanation intact while any real key, or most of one, is caught.
-_KEY_IN_TEXT = re.compile(
-    r"(?:ABSK|bedrock-api-key-)[A-Za-z0-9+/_-]{16,}={0,2}",
-)
-
 
 def escape_mrkdwn(text: str) -> str:
     """Escape the three characters Slack treats as control characters in mrkdwn.
@@ -35,24 +28,6 @@ def escape_mrkdwn(text: str) -> str:
     Without this a user-typed `<!channel>` pings a whole channel and `<https://x|y>` hides a link.
     """
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def key_fingerprint(key: str) -> str:
-    """First 8 hex chars of the SHA-256 of a whole key string: safe to show, enough to match."""
-    return keys.fingerprint(key)
-
-
-def redact_keys(text: str) -> str:
-    """Replace every Bedrock API key found in free text by its fingerprint.
-
-    People paste keys where they should not (the reason field, a note); AWS error messages can quote
-    input. Whatever the path, a key must never reach a message.
-    """
-    return _KEY_IN_TEXT.sub(lambda m: f"[Bedrock API key {key_fingerprint(m.group(0))}]", text)
-
-
-def contains_key(text: str) -> bool:
-    return _KEY_IN_TEXT.search(text) is not None
 
 
 def truncate(text: str, limit: int) -> str:
@@ -90,13 +65,13 @@ def user_text(text: str, limit: int) -> str:
     Redact first (a cut must not leave a key partly visible), escape, then cut without breaking
     an entity.
     """
-    return truncate_mrkdwn(escape_mrkdwn(redact_keys(text)), limit)
+    return truncate_mrkdwn(escape_mrkdwn(redact_secrets(text)), limit)
 
 
 def plain(text: str, limit: int) -> str:
     """Text for a plain_text object (labels, buttons): redacted and cut; plain_text needs no
     escaping."""
-    return truncate(redact_keys(text), limit)
+    return truncate(redact_secrets(text), limit)
 
 
 def slack_date(dt: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
@@ -141,7 +116,7 @@ def code(text: str) -> str:
     Backticks cannot be escaped inside a span, so they are dropped; IAM's own patterns do not allow
     them in names anyway.
     """
-    return f"`{escape_mrkdwn(redact_keys(text).replace('`', ''))}`"
+    return f"`{escape_mrkdwn(redact_secrets(text).replace('`', ''))}`"
 
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")

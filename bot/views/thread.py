@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.keys import redact_secrets
 from bot.revocation.model import (
     Action,
     IamCall,
@@ -45,7 +46,6 @@ from bot.views.text import (
     SECTION_TEXT_LIMIT,
     code,
     iso_utc,
-    redact_keys,
     slack_date,
     truncate,
     truncate_mrkdwn,
@@ -237,7 +237,7 @@ def format_elapsed(seconds: float) -> str:
 def json_chunks(doc: Mapping[str, Any], limit: int = JSON_CHUNK_LIMIT) -> list[str]:
     """The document as indented JSON, cut into pieces of at most `limit` characters, at line ends
     where possible. Concatenated in order the pieces are exactly the JSON text."""
-    text = redact_keys(json.dumps(doc, indent=2, sort_keys=False, default=str))
+    text = redact_secrets(json.dumps(doc, indent=2, sort_keys=False, default=str))
     chunks: list[str] = []
     while len(text) > limit:
         cut = text.rfind("\n", 0, limit)
