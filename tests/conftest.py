@@ -151,9 +151,10 @@ def create_long_term_key(iam: Any, user_name: str, *, create_user: bool = True) 
     cred = iam.create_service_specific_credential(UserName=user_name, ServiceName=BEDROCK)[
         "ServiceSpecificCredential"
     ]
+    # The API key a user copies is ServiceCredentialSecret itself: ABSK + base64(alias:secret).
+    key = cred["ServiceCredentialSecret"]
     alias = cred["ServiceCredentialAlias"]
-    secret = cred["ServiceCredentialSecret"]
-    key = "ABSK" + base64.b64encode(f"{alias}:{secret}".encode()).decode()
+    assert base64.b64decode(key[4:]).decode().startswith(f"{alias}:")
     return LongTermKey(user_name, cred["ServiceSpecificCredentialId"], alias, key)
 
 
