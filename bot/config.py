@@ -32,7 +32,9 @@ class AccountConfig(BaseModel):
     @field_validator("account_id")
     @classmethod
     def _account_id(cls, v: str) -> str:
-        return validation.account_id(v)
+        if not validation.ACCOUNT_ID.fullmatch(v):
+            raise ValueError("not an AWS account id (12 digits)")
+        return v
 
     @field_validator("role_arn")
     @classmethod
@@ -88,7 +90,8 @@ class Settings(BaseSettings):
     )
 
     # AWS
-    accounts: dict[str, AccountConfig] = Field(
+    # NoDecode: our validator parses the JSON, so a typo is reported like any other bad setting.
+    accounts: Annotated[dict[str, AccountConfig], NoDecode] = Field(
         default_factory=dict, validation_alias="REVOKER_ACCOUNTS"
     )
     aws_region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
@@ -174,5 +177,8 @@ def load_settings(**overrides: Any) -> Settings:
         for err in exc.errors():
             loc = err["loc"][0] if err["loc"] else "?"
             env = _ENV_NAMES.get(str(loc), str(loc))
-            lines.append(f"{env}: {err['msg']}")
+            inner = ".".join(str(part) for part in err["loc"][1:])
+            where = f"{env} ({inner})" if inner else env
+            # The input is not echoed: a misplaced secret must not reach a terminal or a log.
+            lines.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
         raise SettingsError("Invalid configuration:\n  " + "\n  ".join(lines)) from None

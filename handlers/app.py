@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -147,8 +148,13 @@ async def sweep_expired(app: RevokerApp, every: float = EXPIRY_SWEEP_SECONDS) ->
 
 
 async def serve(services: Services) -> None:
+    """Run until SIGTERM or SIGINT (a container stop or Ctrl-C), then close cleanly."""
     settings = services.settings
     app = build_app(services)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     sweeper = asyncio.create_task(sweep_expired(app))
     try:
         if settings.serve_mode == "socket":
@@ -157,12 +163,15 @@ async def serve(services: Services) -> None:
             assert settings.slack_app_token is not None  # check_startup made sure
             socket = AsyncSocketModeHandler(app.bolt, settings.slack_app_token.get_secret_value())
             async with running(app, settings.host, settings.port, slack_events=False) as port:
+                await socket.connect_async()  # type: ignore[no-untyped-call]
                 log.info("serving in Socket Mode; health on port %s", port)
-                await socket.start_async()  # type: ignore[no-untyped-call]
+                await stop.wait()
+                await socket.close_async()  # type: ignore[no-untyped-call]
         else:
             async with running(app, settings.host, settings.port) as port:
                 log.info("serving Slack over HTTP on %s:%s%s", settings.host, port, EVENTS_PATH)
-                await asyncio.Event().wait()
+                await stop.wait()
+        log.info("stopping")
     finally:
         sweeper.cancel()
         await services.store.close()
