@@ -197,9 +197,229 @@ def serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- demo ----------------------------------------------------------------------------------
+
+
+def _add_demo(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the whole flow on embedded stand-ins (no Slack or AWS account needed)",
+        description=(
+            "Run the real app against embedded stand-ins (a local Slack Web API, moto for IAM "
+            "and STS, SQLite in a temporary folder) and print the channel and thread as a person "
+            "reads them: a leaked key, a request, a refused self-approval, a second person's "
+            "approval, the revocation and IAM's state read back. Real AWS and Slack settings in "
+            "the environment are ignored. Needs the `demo` extra."
+        ),
+    )
+    parser.add_argument(
+        "--short-term",
+        action="store_true",
+        help="a short-term key signed by a role session: deny_role and revoke_sessions",
+    )
+    parser.set_defaults(handler=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from bot import demo
+
+    return demo.main(short_term=args.short_term)
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+
+def _add_audit(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "audit",
+        help="export the audit log as JSON lines, or verify an export's hash chains",
+        description="Export the audit log as JSON lines, or verify an export's hash chains.",
+    )
+    actions = parser.add_subparsers(dest="audit", metavar="ACTION", required=True)
+
+    export = actions.add_parser(
+        "export",
+        help="print audit events from the store at REVOKER_DATABASE_URL as JSON lines",
+        description=(
+            "Print the audit events in the store at REVOKER_DATABASE_URL as JSON lines, one "
+            "event per line, each request's events in chain order. --since selects the requests "
+            "with an event at or after that time and prints their whole chains, so the output "
+            "always verifies with `audit verify`."
+        ),
+    )
+    export.add_argument("--request", metavar="R-…", help="only this request's events")
+    export.add_argument(
+        "--since",
+        metavar="ISO-8601",
+        help="a date (UTC) or a time with a timezone, e.g. 2025-01-31 or 2025-01-31T12:00:00Z",
+    )
+    export.set_defaults(handler=audit_export)
+
+    verify = actions.add_parser(
+        "verify",
+        help="check the hash chains of an export",
+        description=(
+            "Read exported JSON lines and check every request's hash chain: an edited, "
+            "dropped or reordered event is reported. Dropping a chain's last events cannot be "
+            "detected this way; compare with an earlier export for that."
+        ),
+    )
+    verify.add_argument(
+        "file", nargs="?", default="-", metavar="FILE", help="an export; - or nothing for stdin"
+    )
+    verify.set_defaults(handler=audit_verify)
+
+
+def audit_export(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from bot.audit import export_lines
+    from bot.doctor import sqlite_file
+    from bot.requests import normalize_request_id
+    from bot.store import open_store
+
+    request_id: str | None = None
+    if args.request is not None:
+        try:
+            request_id = normalize_request_id(args.request)
+        except RevokerError as err:
+            return _error(f"--request: {err.message}")
+    since: datetime | None = None
+    if args.since is not None:
+        since = _parse_since(args.since)
+        if since is None:
+            return _error(
+                "--since is not a date or an ISO-8601 time with a timezone "
+                "(e.g. 2025-01-31 or 2025-01-31T12:00:00Z)"
+            )
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        return _error(str(err))
+    path = sqlite_file(settings.database_url)
+    # Opening a SQLite path creates the file; an export must not conjure an empty log from a typo.
+    if path and path != ":memory:" and not Path(path).exists():
+        return _failed(f"REVOKER_DATABASE_URL names {path}, which does not exist")
+    try:
+        store = open_store(
+            settings.database_url,
+            region=settings.aws_region,
+            connect_timeout=settings.aws_connect_timeout,
+            read_timeout=settings.aws_read_timeout,
+        )
+    except RevokerError as err:
+        return _error(err.message)
+
+    async def export() -> list[str]:
+        try:
+            return await export_lines(store, request_id, since)
+        finally:
+            await store.close()
+
+    try:
+        lines = asyncio.run(export())
+    except Exception as exc:  # the store's own errors vary by backend; none carries a secret
+        return _failed(f"reading the audit log failed ({type(exc).__name__}: {exc})")
+    if request_id is not None and not lines:
+        return _failed(f"no audit events for {request_id}")
+    for line in lines:
+        print(line)
+    return EXIT_OK
+
+
+def _parse_since(text: str) -> datetime | None:
+    text = text.strip()
+    try:
+        if len(text) == 10:  # a bare date: midnight UTC, so the same day everywhere
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.utcoffset() is not None else None
+
+
+def audit_verify(args: argparse.Namespace) -> int:
+    from bot.audit import verify_lines
+
+    if args.file == "-":
+        stdin = sys.stdin
+        if stdin is None:
+            return _error("no stdin to read the export from")
+        if stdin.isatty():
+            print("paste the JSON lines and press Ctrl-D", file=sys.stderr)
+        text = stdin.read()
+    else:
+        try:
+            # Undecodable bytes become U+FFFD and then fail their hash: reported, not a crash.
+            with open(args.file, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError as err:
+            return _error(f"cannot read {args.file}: {err.strerror or type(err).__name__}")
+    lines = text.splitlines()
+    events = sum(1 for line in lines if line.strip())
+    problems = verify_lines(lines)
+    if not events:
+        problems = ["no audit events in the input"]
+    if problems:
+        for problem in problems:
+            print(problem)
+        print(f"FAILED: {len(problems)} problem(s) in {events} events", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"ok: {events} events, chain intact")
+    return EXIT_OK
+
+
+def _failed(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+# --- doctor ----------------------------------------------------------------------------------
+
+
+def _add_doctor(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "doctor",
+        help="check the configuration, Slack, AWS access and the store",
+        description=(
+            "Check what the bot needs, one line per check: settings, approvers, the Slack token "
+            "and its scopes, approver user groups, AWS credentials, IAM read access in every "
+            "configured account, and the request store. Exits 1 if any check fails. Nothing "
+            "is changed and no secret is printed."
+        ),
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="time limit for each check (default: 15)",
+    )
+    parser.set_defaults(handler=run_doctor)
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from bot import doctor
+
+    timeout: float | None = args.timeout
+    if timeout is None:
+        timeout = doctor.DEFAULT_TIMEOUT
+    elif not 0 < timeout <= 600:
+        return _error("--timeout must be more than 0 and at most 600 seconds")
+    return doctor.run(timeout=timeout)
+
+
 # --- dispatch --------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[Subparsers], None]] = [_add_inspect_key, _add_policy, _add_serve]
+COMMANDS: list[Callable[[Subparsers], None]] = [
+    _add_inspect_key,
+    _add_policy,
+    _add_serve,
+    _add_demo,
+    _add_audit,
+    _add_doctor,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
