@@ -42,7 +42,8 @@ async def publish_outcome(h: Handlers, outcome: Outcome, user: str, channel_id: 
         if event is not None:
             await h.channel.reply(req, event)
     if not outcome.ok:
-        blocks, text = refusal(outcome.message)
+        # The hub's messages are the bot's own words; the users they name must stay mentions.
+        blocks, text = refusal(outcome.message, mentions=True)
         await h.channel.client.chat_postEphemeral(
             channel=channel_id, user=user, blocks=blocks, text=text
         )

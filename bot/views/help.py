@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,10 +36,23 @@ COMMAND = "/revoke-bedrock-key"
 REJECT_REASON_MAX_LENGTH = 500
 
 
-def refusal(message: str) -> Rendered:
-    """A private "no, because …" reply. The message may quote user input, so it is escaped."""
-    text = f":no_entry_sign: {user_text(message, SECTION_TEXT_LIMIT - 20)}"
-    return [SectionBlock(text=MarkdownTextObject(text=text))], user_text(message, 3000)
+def refusal(message: str, *, mentions: bool = False) -> Rendered:
+    """A private "no, because …" reply. The message may quote user input, so it is escaped.
+
+    `mentions=True` is for messages the bot wrote itself with user mentions in them (the request
+    hub's outcomes: "<@U…> already approved this request"): those mentions stay mentions, so Slack
+    shows a name rather than a literal `<@U…>`; everything else is still escaped.
+    """
+    text, fallback = user_text(message, SECTION_TEXT_LIMIT - 20), user_text(message, 3000)
+    if mentions:
+        text, fallback = (
+            _ESCAPED_MENTION.sub(r"<@\1>", text),
+            _ESCAPED_MENTION.sub(r"<@\1>", fallback),
+        )
+    return [SectionBlock(text=MarkdownTextObject(text=f":no_entry_sign: {text}"))], fallback
+
+
+_ESCAPED_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]{2,})&gt;")
 
 
 def help_text() -> Rendered:
