@@ -3,6 +3,7 @@ every check happens here, on the server, whatever the message showed."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -26,6 +27,10 @@ def _click(body: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def register(app: AsyncApp, h: Handlers) -> None:
+    # One undo request per click, even when the click arrives twice at once: the check for an
+    # undo already waiting and the creation of a new one must not interleave (in this replica).
+    undo_lock = asyncio.Lock()
+
     async def refuse(user: str, channel: str, message: str) -> None:
         blocks, text = refusal(message)
         await h.channel.client.chat_postEphemeral(
@@ -78,7 +83,8 @@ def register(app: AsyncApp, h: Handlers) -> None:
             return
         with log_context(request_id=request_id, actor=user, action=f"undo:{reversal.value}"):
             try:
-                original, undo_request = await _request_undo(h, request_id, reversal, user)
+                async with undo_lock:
+                    original, undo_request = await _request_undo(h, request_id, reversal, user)
             except RevokerError as exc:
                 await refuse(user, channel, exc.message)
                 return
@@ -96,6 +102,12 @@ async def _request_undo(
     offered = h.channel.summary(original).undo_actions
     if reversal not in offered:
         raise RevokerError(f"{request_id} offers no {reversal.value} now.")
+    for waiting in await h.services.requests.list_pending():
+        if waiting.undo_of == original.id and reversal in waiting.plan.actions:
+            raise RevokerError(
+                f"{waiting.id} already asks for this undo ({reversal.value}) of {original.id}; "
+                "it is waiting for approval."
+            )
     # Re-read IAM: the state may have moved since the request ran.
     target = await _current_target(h, original.plan.target)
     plan = h.services.revoker.plan(target, [reversal])
