@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from conftest import LongTermKey, boto_session, create_long_term_key
+
 from bot.sandbox.harness import CHANNEL, REQUESTER, Sandbox
 from bot.sandbox.slack_api import Message
 from bot.sandbox.slack_driver import checkboxes, plain_text_input
@@ -60,3 +62,69 @@ async def wait_final(sb: Sandbox, message: Message, wait: float = 15.0) -> Messa
         return current if any(f": {w}." in text.lower() for w in done) else None
 
     return await sb.api.wait_for(final, timeout=wait, what="final status")
+
+
+# --- buttons and the thread (test_actions.py, test_execution.py) ---------------------------------
+
+
+async def click(sb: Sandbox, user: str, on: Message, action_id: str, **kwargs: Any) -> None:
+    """`user` clicks a button of the message `on`; Slack got a 200. The payload carries the message
+    as the stand-in holds it now, or `message=` (a stale copy, as a client that has not redrawn)."""
+    response = await sb.driver.block_action(
+        user, channel_id=on.channel, message_ts=on.ts, action_id=action_id, **kwargs
+    )
+    assert response.status == 200, response.text
+
+
+def current(sb: Sandbox, message: Message) -> Message:
+    """The message as the channel shows it now."""
+    now = sb.api.message(message.channel, message.ts)
+    assert now is not None, f"message {message.ts} is gone"
+    return now
+
+
+def action_ids(message: Message) -> list[str]:
+    """Every button's action_id on the message, in order."""
+    return [
+        str(el.get("action_id"))
+        for block in message.blocks
+        if block.get("type") == "actions"
+        for el in block.get("elements") or []
+    ]
+
+
+def preformatted(reply: Message) -> list[str]:
+    """The preformatted (JSON) texts in a reply, one per rich_text block, in order."""
+    return [
+        "".join(part.get("text", "") for part in el.get("elements") or [])
+        for block in reply.blocks
+        if block.get("type") == "rich_text"
+        for el in block.get("elements") or []
+        if el.get("type") == "rich_text_preformatted"
+    ]
+
+
+async def request_for_key(
+    sb: Sandbox,
+    user_name: str = "leaky",
+    actions: tuple[str, ...] = ("deactivate",),
+    *,
+    requester: str = REQUESTER,
+) -> tuple[LongTermKey, Message]:
+    """A fresh IAM user with a Bedrock key, and the request message `requester` got posted for it
+    (the newest top-level message, once its plan reply is in the thread)."""
+    key = create_long_term_key(boto_session().client("iam"), user_name)
+    before = len(sb.api.messages(CHANNEL))
+    view = await open_modal(sb, text=key.credential_id, user=requester)
+    response = await submit(sb, view, actions=actions, user=requester)
+    assert response.status == 200 and not response.text, response.text
+    return key, await newest_request(sb, before)
+
+
+async def newest_request(sb: Sandbox, before: int) -> Message:
+    """The first top-level message after the `before` already there, once it has its plan reply."""
+    message = await sb.api.wait_for(
+        lambda: next(iter(sb.api.messages(CHANNEL)[before:]), None), what="a new request message"
+    )
+    await sb.api.wait_for(lambda: sb.api.thread(CHANNEL, message.ts), what="plan reply")
+    return message
