@@ -971,6 +971,9 @@ def test_event_replies() -> None:
     ]:
         assert words in serialise(blocks)
         assert text
+    # A notification must not say "approved" while the request still waits for more approvals.
+    _, partial = approved_reply("U0APPROVER", NOW, approvals=1, required=2)
+    assert "1 of 2" in partial and not partial.startswith("Approved by")
 
 
 # --- private replies -------------------------------------------------------------------------

@@ -190,8 +190,8 @@ def approved_reply(
             f":ballot_box_with_check: {who} approved at {slack_date(at)} "
             f"({approvals} of {required} approvals)"
         )
-    else:
-        line = f":white_check_mark: Approved by {who} at {slack_date(at)}. Running the plan now."
+        return [_section(line)], f"{who} approved ({approvals} of {required} approvals)."
+    line = f":white_check_mark: Approved by {who} at {slack_date(at)}. Running the plan now."
     return [_section(line)], f"Approved by {who}."
 
 
