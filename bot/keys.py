@@ -111,8 +111,9 @@ def fingerprint(key: str) -> str:
 # Secrets found inside free text (a reason, a note, an IAM error message). A key is a fixed prefix
 # and a run of base64; requiring 16+ of it keeps the bare words "ABSK" or "bedrock-api-key-" in an
 # explanation intact while any real key, or most of one, is caught.
+_KEY_IN_TEXT = re.compile(r"(?:ABSK|bedrock-api-key-)[A-Za-z0-9+/_-]{16,}={0,2}")
 _SECRETS_IN_TEXT = (
-    (re.compile(r"(?:ABSK|bedrock-api-key-)[A-Za-z0-9+/_-]{16,}={0,2}"), "Bedrock API key"),
+    (_KEY_IN_TEXT, "Bedrock API key"),
     (re.compile(r"(?:xox[abeoprs]|xapp)-[A-Za-z0-9-]{10,}"), "Slack token"),
 )
 
@@ -140,6 +141,15 @@ def looks_like_key(text: str) -> bool:
     """Whether text should be routed to `decode` rather than read as an id or a name."""
     cleaned = normalize(text)
     return cleaned.startswith((LONG_TERM_PREFIX, SHORT_TERM_PREFIX))
+
+
+def find_key(text: str) -> str | None:
+    """The key in what someone typed: all of it when it looks like one (`looks_like_key`), else
+    the first key among other words ("revoke ABSK…"), else None."""
+    if looks_like_key(text):
+        return text
+    found = _KEY_IN_TEXT.search(text)
+    return found.group(0) if found else None
 
 
 def decode(key: str, *, now: datetime | None = None) -> DecodedKey:

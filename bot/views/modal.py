@@ -132,7 +132,8 @@ class ModalInput(BaseModel):
 
 def guess_kind(text: str | None) -> KeyKind:
     """The key type to open the modal with, from the slash command's text."""
-    if text and keys.normalize(text).startswith(keys.SHORT_TERM_PREFIX):
+    pasted = keys.find_key(text) if text else None
+    if pasted and keys.normalize(pasted).startswith(keys.SHORT_TERM_PREFIX):
         return KeyKind.SHORT_TERM
     return KeyKind.LONG_TERM
 
@@ -153,8 +154,9 @@ def revocation_modal(
     now: datetime | None = None,
 ) -> View:
     """The modal for `kind`. A key given as `prefill_identifier` is decoded, never shown."""
-    if prefill_identifier and keys.looks_like_key(prefill_identifier):
-        decoded, problem = _decode(prefill_identifier, now)
+    pasted = keys.find_key(prefill_identifier) if prefill_identifier else None
+    if pasted is not None:
+        decoded, problem = _decode(pasted, now)
         decoded_key = decoded or decoded_key
         notice = notice or problem
         prefill_identifier = None
@@ -211,12 +213,13 @@ def switched_modal(
     identifier = _text(values, ids.IDENTIFIER_BLOCK)
     current_action = _action_id(values, ids.IDENTIFIER_BLOCK) or ids.IDENTIFIER_ACTION
     identifier_action = current_action
-    for pasted in (identifier, _text(values, ids.KEY_TEXT_BLOCK)):
-        if pasted and keys.looks_like_key(pasted):
+    for typed in (identifier, _text(values, ids.KEY_TEXT_BLOCK)):
+        pasted = keys.find_key(typed) if typed else None
+        if pasted is not None:
             decoded, problem = _decode(pasted, now)
             decoded_key = decoded or decoded_key
             notice = problem or notice
-    if identifier and keys.looks_like_key(identifier):
+    if identifier and keys.find_key(identifier) is not None:
         identifier = None
         # A new action_id is what makes Slack drop the typed value instead of preserving it.
         identifier_action = (
