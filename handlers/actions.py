@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import RevokerError
 from bot.logs import log_context
-from bot.requests import RevocationRequest
+from bot.requests import RequestStatus, RevocationRequest
 from bot.revocation.model import Action, KeyKind, Target
 from bot.views import ids, parse_undo_value, refusal, reject_modal, undo_requested_reply
 from handlers.context import Handlers
@@ -99,11 +99,11 @@ async def _request_undo(
     original = await h.services.requests.get(request_id)
     if original is None:
         raise RevokerError(f"There is no request {request_id}.")
-    offered = h.channel.summary(original).undo_actions
+    offered = (await h.channel.summary(original)).undo_actions
     if reversal not in offered:
         raise RevokerError(f"{request_id} offers no {reversal.value} now.")
-    for waiting in await h.services.requests.list_pending():
-        if waiting.undo_of == original.id and reversal in waiting.plan.actions:
+    for waiting in await h.channel.undos_of(original):
+        if waiting.status is RequestStatus.PENDING and reversal in waiting.plan.actions:
             raise RevokerError(
                 f"{waiting.id} already asks for this undo ({reversal.value}) of {original.id}; "
                 "it is waiting for approval."

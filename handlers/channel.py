@@ -7,6 +7,7 @@ still draws the same message.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -16,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.logs import log_context
 from bot.requests import OutcomeCode, RequestStatus, RevocationRequest
-from bot.revocation.model import IamCall, StepOutcome
+from bot.revocation.model import Action, IamCall, StepOutcome
 from bot.services import Services
 from bot.views import (
     Rendered,
@@ -45,13 +46,24 @@ class RequestChannel:
         self.services = services
         self.approvers = approvers
 
-    def summary(self, req: RevocationRequest) -> RequestSummary:
-        results = req.report.results if req.report else None
-        undo = (
-            self.services.revoker.undo_actions(req.plan, results)
-            if req.status in (RequestStatus.COMPLETED, RequestStatus.PARTIAL)
-            else ()
-        )
+    async def undos_of(self, req: RevocationRequest) -> list[RevocationRequest]:
+        """The undo requests made from `req`'s Undo buttons, newest first."""
+        recent = await self.services.requests.list_recent(req.target_name, limit=100)
+        return [r for r in recent if r.undo_of == req.id]
+
+    async def summary(self, req: RevocationRequest) -> RequestSummary:
+        undo: tuple[Action, ...] = ()
+        if req.status in (RequestStatus.COMPLETED, RequestStatus.PARTIAL):
+            results = req.report.results if req.report else None
+            done = {
+                action
+                for r in await self.undos_of(req)
+                if r.status is RequestStatus.COMPLETED
+                for action in r.plan.actions
+            }
+            undo = tuple(
+                a for a in self.services.revoker.undo_actions(req.plan, results) if a not in done
+            )
         settings = self.services.settings
         return RequestSummary.from_request(
             req,
@@ -62,7 +74,7 @@ class RequestChannel:
 
     async def post_request(self, req: RevocationRequest) -> RevocationRequest:
         """The request message, then the plan as the first reply in its thread."""
-        blocks, text = _blocks(request_message(self.summary(req)))
+        blocks, text = _blocks(request_message(await self.summary(req)))
         posted = await self.client.chat_postMessage(
             channel=req.channel_id, blocks=blocks, text=text, unfurl_links=False
         )
@@ -75,7 +87,7 @@ class RequestChannel:
     async def refresh(self, req: RevocationRequest) -> None:
         if not req.message_ts:
             return
-        blocks, text = _blocks(request_message(self.summary(req)))
+        blocks, text = _blocks(request_message(await self.summary(req)))
         await self.client.chat_update(
             channel=req.channel_id, ts=req.message_ts, blocks=blocks, text=text
         )
@@ -129,6 +141,12 @@ class RequestChannel:
                 # IAM is done and the store holds the report; `status R-…` and the audit export
                 # still tell the story.
                 log.error("could not post the outcome to Slack: %s", exc.response.get("error"))
+            if req.undo_of:
+                # The original's Undo button for what this request reversed goes away.
+                original = await self.services.requests.get(req.undo_of)
+                if original is not None:
+                    with contextlib.suppress(SlackApiError):
+                        await self.refresh(original)
             log.info("request finished: %s", report.status)
             return req
 

@@ -64,7 +64,7 @@ async def _status(channel: RequestChannel, respond: AsyncRespond, request_id: st
     if req is None:
         blocks, text = refusal("There is no request with that id.")
     else:
-        blocks, text = request_message(channel.summary(req), with_buttons=False)
+        blocks, text = request_message(await channel.summary(req), with_buttons=False)
     await respond(blocks=blocks, text=text, response_type="ephemeral")
 
 

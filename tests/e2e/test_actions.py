@@ -517,6 +517,10 @@ async def test_undo_deactivate_is_a_new_request_that_reactivates_the_key(sb: San
     assert ": completed." in final.text
     assert key_statuses(sb, key) == ["Active"]
     assert "Step 1 of 1 done: UpdateServiceSpecificCredential" in thread_texts(sb, undo)
+    # Done once, not offered again: the original loses the Undo button it used.
+    await sb.api.wait_for(
+        lambda: action_ids(current(sb, original)) == [], what="original's Undo button removed"
+    )
 
 
 async def test_undo_deny_user_removes_the_inline_policy(sb: Sandbox) -> None:
