@@ -252,7 +252,7 @@ def _script() -> str:
 
 def test_console_script_end_to_end(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REVOKER_", "SLACK_"))}
-    done = subprocess.run(  # noqa: S603 (our own installed entry point)
+    done = subprocess.run(
         [_script(), "inspect-key"],
         input=f"  {SHORT_TERM}\n",
         capture_output=True,
@@ -266,7 +266,7 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     assert json.loads(done.stdout)["access_key_id"] == "ASIAQEXAMPLE7XK2M9PZ"
     assert SHORT_TERM not in done.stdout + done.stderr
 
-    bad = subprocess.run(  # noqa: S603
+    bad = subprocess.run(
         [_script(), "inspect-key"],
         input="ABSK!!!!",
         capture_output=True,

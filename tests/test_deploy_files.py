@@ -611,7 +611,7 @@ def healthz_port() -> Iterator[int]:
 
 def _run_healthcheck(**env: str) -> int:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("REVOKER_", "SLACK_"))}
-    result = subprocess.run(  # noqa: S603 (our own interpreter, fixed argv)
+    result = subprocess.run(
         _healthcheck_argv(), env={**clean, **env}, capture_output=True, timeout=30, check=False
     )
     return result.returncode

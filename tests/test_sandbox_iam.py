@@ -650,8 +650,8 @@ def test_reset_clears_users_credentials_and_faults(iam: Any) -> None:
 def test_moto_reset_endpoint_clears_faults_too(server_url: str) -> None:
     sandbox.inject_error("ListUsers", times=None)
     # The URL is the local test server's, never user input.
-    request = urllib.request.Request(f"{server_url}/moto-api/reset", method="POST")  # noqa: S310
-    with urllib.request.urlopen(request) as response:  # noqa: S310
+    request = urllib.request.Request(f"{server_url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request) as response:
         assert response.status == 200
     assert sandbox.faults() == []
 
