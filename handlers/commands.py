@@ -29,17 +29,19 @@ def register(app: AsyncApp, h: Handlers) -> None:
         if not h.channel_allowed(body.get("channel_id")):
             await ack(response_type="ephemeral", text=h.channel_refusal())
             return
-        if word.lower() == "help":
+        subcommand, argument = word.lower(), rest.strip()
+        # `status` or `list` with nothing after them is a usage mistake, not an IAM user name.
+        if subcommand == "help" or (subcommand in ("status", "list") and not argument):
             blocks, fallback = help_text()
             await ack(response_type="ephemeral", blocks=blocks, text=fallback)
             return
-        if word.lower() == "status" and rest.strip():
+        if subcommand == "status":
             await ack()
-            await _status(h.channel, respond, rest.strip())
+            await _status(h.channel, respond, argument)
             return
-        if word.lower() == "list" and rest.strip():
+        if subcommand == "list":
             await ack()
-            await _list(h, respond, rest.strip())
+            await _list(h, respond, argument)
             return
         await ack()
         # views.open before anything else: the trigger id dies 3 seconds after the click.

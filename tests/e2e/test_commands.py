@@ -160,10 +160,11 @@ async def test_pasted_short_term_key_opens_the_short_term_form_without_the_key(
 # help, status, list: private answers, no modal
 
 
-async def test_help_answers_privately_with_usage_and_opens_no_modal(sb: Sandbox) -> None:
+@pytest.mark.parametrize("text", ["help", "HELP", "status", "list "])
+async def test_help_answers_privately_with_usage_and_opens_no_modal(sb: Sandbox, text: str) -> None:
     before = len(sb.api.calls())
 
-    response = await sb.driver.slash_command(REQUESTER, CHANNEL, text="help")
+    response = await sb.driver.slash_command(REQUESTER, CHANNEL, text=text)
 
     assert response.status == 200
     body = response.json()
