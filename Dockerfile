@@ -52,11 +52,10 @@ USER 10001:10001
 
 EXPOSE 3000
 
-# HTTP mode: GET /healthz must answer 2xx. Socket Mode serves no port, so the check passes and
-# liveness is left to the websocket client's own reconnects. The mode rule mirrors the app's:
-# REVOKER_MODE wins, else Socket Mode when SLACK_APP_TOKEN is set. Python, because slim has no curl.
+# GET /healthz must answer 2xx, in both modes: Socket Mode serves it too, and answers 503 while
+# its websocket to Slack is down. Python, because slim has no curl.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, sys, urllib.request as r; e = os.environ.get; m = e('REVOKER_MODE') or ('socket' if e('SLACK_APP_TOKEN') else 'http'); m == 'socket' and sys.exit(0); r.urlopen('http://127.0.0.1:%s/healthz' % e('REVOKER_PORT', '3000'), timeout=4).close()"]
+    CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('REVOKER_PORT', '3000'), timeout=4).close()"]
 
 ENTRYPOINT ["bedrock-revoker"]
 CMD ["serve"]

@@ -1,8 +1,8 @@
 """The Bolt app, its HTTP server and its Socket Mode connection.
 
 HTTP mode serves Slack at POST /slack/events (Bolt verifies every signature) and GET /healthz.
-Socket Mode receives events over a websocket and serves only /healthz, so a container health
-check works the same in both modes.
+Socket Mode receives events over a websocket and serves only /healthz (503 while the websocket
+is down), so a container health check works the same in both modes.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 EXPIRY_SWEEP_SECONDS = 30.0
+
+HealthCheck = Callable[[], Awaitable[bool]]
 
 
 class ConfigurationError(Exception):
@@ -107,13 +109,16 @@ def build_app(services: Services, client: AsyncWebClient | None = None) -> Revok
     return RevokerApp(bolt=bolt, handlers=h)
 
 
-def web_application(app: RevokerApp, *, slack_events: bool = True) -> web.Application:
+def web_application(
+    app: RevokerApp, *, slack_events: bool = True, healthy: HealthCheck | None = None
+) -> web.Application:
     async def events(request: web.Request) -> web.Response:
         bolt_response = await app.bolt.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
     async def health(_: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
+        ok = await healthy() if healthy else True
+        return web.json_response({"ok": ok}, status=200 if ok else 503)
 
     web_app = web.Application(client_max_size=1024 * 1024)
     if slack_events:
@@ -124,10 +129,17 @@ def web_application(app: RevokerApp, *, slack_events: bool = True) -> web.Applic
 
 @contextlib.asynccontextmanager
 async def running(
-    app: RevokerApp, host: str, port: int, *, slack_events: bool = True
+    app: RevokerApp,
+    host: str,
+    port: int,
+    *,
+    slack_events: bool = True,
+    healthy: HealthCheck | None = None,
 ) -> AsyncIterator[int]:
     """Serve the app until the block ends; yields the bound port (port=0 picks a free one)."""
-    runner = web.AppRunner(web_application(app, slack_events=slack_events), access_log=None)
+    runner = web.AppRunner(
+        web_application(app, slack_events=slack_events, healthy=healthy), access_log=None
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -162,7 +174,15 @@ async def serve(services: Services) -> None:
 
             assert settings.slack_app_token is not None  # check_startup made sure
             socket = AsyncSocketModeHandler(app.bolt, settings.slack_app_token.get_secret_value())
-            async with running(app, settings.host, settings.port, slack_events=False) as port:
+            # Healthy while the websocket to Slack is up, so an orchestrator restarts a bot
+            # that lost it for good.
+            async with running(
+                app,
+                settings.host,
+                settings.port,
+                slack_events=False,
+                healthy=socket.client.is_connected,
+            ) as port:
                 await socket.connect_async()  # type: ignore[no-untyped-call]
                 log.info("serving in Socket Mode; health on port %s", port)
                 await stop.wait()
