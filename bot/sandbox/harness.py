@@ -56,20 +56,30 @@ async def sandbox(
     *,
     database_dir: Path | None = None,
     clock: Callable[[], datetime] = utcnow,
+    api: SlackApiStandIn | None = None,
+    signing_secret: str | None = None,
     **settings: Any,
 ) -> AsyncIterator[Sandbox]:
-    """Start the stand-ins and the app; `settings` override the defaults (field names)."""
+    """Start the stand-ins and the app; `settings` override the defaults (field names).
+
+    With `api`, the app talks to that running stand-in (left as it is, started and stopped by
+    its owner): two sandboxes on one stand-in, with one `signing_secret`, are two replicas of
+    one Slack app.
+    """
     with contextlib.ExitStack() as stack:
         if database_dir is None:
             database_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        async with SlackApiStandIn() as api:
-            api.add_channel(CHANNEL, "incident-4242")
-            api.add_user(REQUESTER, "alice", "Alice Responder")
-            api.add_user(APPROVER, "bob", "Bob Approver")
-            api.add_user(BYSTANDER, "carol", "Carol Bystander")
-            api.add_user(GROUP_APPROVER, "dave", "Dave SecOps")
-            api.set_usergroup(APPROVER_GROUP, [GROUP_APPROVER], handle="secops")
-            signing_secret = secrets.token_hex(16)
+        async with contextlib.AsyncExitStack() as owned:
+            if api is None:
+                api = await owned.enter_async_context(SlackApiStandIn())
+                api.add_channel(CHANNEL, "incident-4242")
+                api.add_user(REQUESTER, "alice", "Alice Responder")
+                api.add_user(APPROVER, "bob", "Bob Approver")
+                api.add_user(BYSTANDER, "carol", "Carol Bystander")
+                api.add_user(GROUP_APPROVER, "dave", "Dave SecOps")
+                api.set_usergroup(APPROVER_GROUP, [GROUP_APPROVER], handle="secops")
+            if signing_secret is None:
+                signing_secret = secrets.token_hex(16)
             values: dict[str, Any] = {
                 "slack_bot_token": api.bot_token,
                 "slack_signing_secret": signing_secret,
