@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -83,6 +84,17 @@ class RevokerApp:
         for req in expired:
             await publish_expired(self.handlers, req)
         return len(expired)
+
+
+class _ClientCarriesTheToken(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN goes unused when it is given a client; ours is built from
+    that very token (with our base URL and retry handlers), so the warning would only mislead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+logging.getLogger("slack_bolt.AsyncApp").addFilter(_ClientCarriesTheToken())
 
 
 def build_app(services: Services, client: AsyncWebClient | None = None) -> RevokerApp:
