@@ -15,8 +15,10 @@ again before the user-level deny is lifted unless both were asked for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from bot import policies
 from bot.config import Settings
@@ -104,208 +106,267 @@ def plan(
     guards.check_role(target, wanted)
     guards.check_revoke_sessions(target, wanted)
 
-    notes: list[str] = []
-    steps: list[IamCall] = []
-    user = target.user_name or ""
-    role = target.role.name if target.role else ""
-    cred = target.credential
-    cred_id = cred.credential_id if cred else ""
-    facts = target.facts
-    cutoff: datetime | None = None
-    role_sizes: dict[str, int] = {}
-
+    draft = _Draft(
+        target=target,
+        now=now,
+        deny_doc=deny_doc,
+        destination=destination,
+        revoke_before=revoke_before,
+    )
     if Action.RESET in wanted and Action.DELETE in wanted:
         # Delete removes the secret too; a reset first would only mint a secret for a doomed key.
         wanted = tuple(a for a in wanted if a is not Action.RESET)
-        notes.append("reset is not planned: delete removes the key and its secret anyway.")
-
+        draft.notes.append("reset is not planned: delete removes the key and its secret anyway.")
     for action in wanted:
-        if action is Action.DENY_USER:
-            guards.check_user_quota(target, policies.policy_size(deny_doc))
-            steps.append(
-                IamCall(
-                    action=action,
-                    operation="PutUserPolicy",
-                    params={
-                        "UserName": user,
-                        "PolicyName": policies.DENY_POLICY_NAME,
-                        "PolicyDocument": deny_doc,
-                    },
-                    summary=f"Attach inline policy {policies.DENY_POLICY_NAME} to user {user}",
-                )
-            )
-            notes.append(
-                f"deny_user stops every Bedrock API key of user {user} (long-term keys and "
-                f"short-term keys signed with the user's access keys): it denies "
-                f"{', '.join(_doc_actions(deny_doc))}. The user's other permissions are unchanged."
-            )
-        elif action is Action.DENY_ROLE:
-            role_sizes[policies.DENY_POLICY_NAME] = policies.policy_size(deny_doc)
-            steps.append(
-                IamCall(
-                    action=action,
-                    operation="PutRolePolicy",
-                    params={
-                        "RoleName": role,
-                        "PolicyName": policies.DENY_POLICY_NAME,
-                        "PolicyDocument": deny_doc,
-                    },
-                    summary=f"Attach inline policy {policies.DENY_POLICY_NAME} to role {role}",
-                )
-            )
-            notes.append(
-                f"deny_role stops every Bedrock API key made from any session of role {role}, "
-                "including legitimate ones; the role's other permissions are unchanged."
-            )
-        elif action is Action.REVOKE_SESSIONS:
-            wanted_cutoff = _aware(revoke_before, "before") if revoke_before else now
-            doc = policies.revoke_older_sessions(wanted_cutoff, now=now)
-            planned = policies.session_revocation_time(doc)
-            assert planned is not None
-            existing = facts.session_revocation_time if facts else None
-            if existing is not None and existing >= planned:
-                # Never move the cutoff backwards: that would silently re-enable sessions.
-                if revoke_before is not None and existing > planned:
-                    raise Refused(
-                        f"Role {role} already revokes sessions issued before "
-                        f"{policies.format_time(existing)}, later than the "
-                        f"{policies.format_time(planned)} asked for; moving it back would "
-                        "re-enable sessions issued in between.",
-                        suggestion="Leave it as it is, or choose a later time.",
-                        field="before",
-                    )
-                notes.append(
-                    f"revoke_sessions is not planned: role {role} already revokes sessions issued "
-                    f"before {policies.format_time(existing)}, which is not earlier than "
-                    f"{policies.format_time(planned)}; the later time is kept."
-                )
-                continue
-            cutoff = planned
-            role_sizes[policies.REVOKE_SESSIONS_POLICY_NAME] = policies.policy_size(doc)
-            steps.append(
-                IamCall(
-                    action=action,
-                    operation="PutRolePolicy",
-                    params={
-                        "RoleName": role,
-                        "PolicyName": policies.REVOKE_SESSIONS_POLICY_NAME,
-                        "PolicyDocument": doc,
-                    },
-                    summary=(
-                        f"Revoke sessions of role {role} issued before "
-                        f"{policies.format_time(planned)}"
-                    ),
-                )
-            )
-            notes.append(
-                f"revoke_sessions denies EVERY action to EVERY session of role {role} issued "
-                f"before {policies.format_time(planned)}, legitimate ones included: workloads "
-                "using the role must get new credentials."
-            )
-            if existing is not None:
-                notes.append(
-                    f"Role {role} already revokes sessions issued before "
-                    f"{policies.format_time(existing)}; that time moves forward."
-                )
-        elif action in (Action.DEACTIVATE, Action.REACTIVATE):
-            status = "Inactive" if action is Action.DEACTIVATE else "Active"
-            steps.append(
-                IamCall(
-                    action=action,
-                    operation="UpdateServiceSpecificCredential",
-                    params={
-                        "UserName": user,
-                        "ServiceSpecificCredentialId": cred_id,
-                        "Status": status,
-                    },
-                    summary=f"Set key {cred_id} of user {user} to {status}",
-                )
-            )
-            if action is Action.REACTIVATE:
-                notes.append(f"reactivate makes key {cred_id} usable again by whoever holds it.")
-            elif cred is not None and cred.expires_at is not None and cred.expired(now):
-                notes.append(f"Key {cred_id} has already expired; it cannot be used anyway.")
-        elif action is Action.RESET:
-            steps.append(
-                IamCall(
-                    action=action,
-                    operation="ResetServiceSpecificCredential",
-                    params={"UserName": user, "ServiceSpecificCredentialId": cred_id},
-                    summary=f"Reset the secret of key {cred_id} of user {user}",
-                )
-            )
-            if destination == "secretsmanager":
-                notes.append(
-                    "reset: the leaked secret stops working at once; the new secret is stored "
-                    f"in AWS Secrets Manager as {secret_name(user, cred_id)} and never shown."
-                )
-            else:
-                notes.append(
-                    "reset: the leaked secret stops working at once; the new secret is "
-                    "discarded, nobody will have it (irreversible)."
-                )
-        elif action is Action.DELETE:
-            steps.append(
-                IamCall(
-                    action=action,
-                    operation="DeleteServiceSpecificCredential",
-                    params={"UserName": user, "ServiceSpecificCredentialId": cred_id},
-                    summary=f"Delete key {cred_id} of user {user} (irreversible)",
-                )
-            )
-            notes.append(f"delete is permanent: key {cred_id} cannot be restored.")
-        elif action is Action.ALLOW_USER:
-            steps.append(
-                IamCall(
-                    action=action,
-                    operation="DeleteUserPolicy",
-                    params={"UserName": user, "PolicyName": policies.DENY_POLICY_NAME},
-                    summary=f"Remove inline policy {policies.DENY_POLICY_NAME} from user {user}",
-                )
-            )
-        elif action is Action.ALLOW_ROLE:
-            steps.append(
-                IamCall(
-                    action=action,
-                    operation="DeleteRolePolicy",
-                    params={"RoleName": role, "PolicyName": policies.DENY_POLICY_NAME},
-                    summary=f"Remove inline policy {policies.DENY_POLICY_NAME} from role {role}",
-                )
-            )
-        elif action is Action.LIFT_SESSION_REVOCATION:
-            steps.append(
-                IamCall(
-                    action=action,
-                    operation="DeleteRolePolicy",
-                    params={"RoleName": role, "PolicyName": policies.REVOKE_SESSIONS_POLICY_NAME},
-                    summary=(
-                        f"Remove inline policy {policies.REVOKE_SESSIONS_POLICY_NAME} from role "
-                        f"{role}"
-                    ),
-                )
-            )
-            notes.append(
-                f"lift_session_revocation re-enables every old session of role {role}, "
-                "including the one the leaked key was made from if it has not expired."
-            )
+        _STEP_BUILDERS[action](draft, action)
 
-    guards.check_role_quota(target, role_sizes)
-    notes.extend(_context_notes(target, now))
-    if not steps:
+    guards.check_role_quota(target, draft.role_sizes)
+    draft.notes.extend(_context_notes(target, now))
+    if not draft.steps:
         raise Refused(
-            "Nothing to do: " + " ".join(notes),
+            "Nothing to do: " + " ".join(draft.notes),
             suggestion=None,
             field="actions",
         )
     return RevocationPlan(
         target=target,
-        actions=tuple(dict.fromkeys(s.action for s in steps)),
-        steps=tuple(steps),
-        notes=tuple(notes),
+        actions=tuple(dict.fromkeys(s.action for s in draft.steps)),
+        steps=tuple(draft.steps),
+        notes=tuple(draft.notes),
         created_at=now,
-        revoke_before=cutoff,
+        revoke_before=draft.cutoff,
         reset_secret_destination="secretsmanager" if destination == "secretsmanager" else "discard",
     )
+
+
+@dataclass
+class _Draft:
+    """A plan being drawn up: what every step builder reads, and what they add to."""
+
+    target: Target
+    now: datetime
+    deny_doc: dict[str, Any]
+    destination: str
+    revoke_before: datetime | None
+    steps: list[IamCall] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    # Inline policies this plan puts on the role, by name, for the role's size quota.
+    role_sizes: dict[str, int] = field(default_factory=dict)
+    cutoff: datetime | None = None  # the revoke_sessions time, once planned
+
+    @property
+    def user(self) -> str:
+        return self.target.user_name or ""
+
+    @property
+    def role(self) -> str:
+        return self.target.role.name if self.target.role else ""
+
+    @property
+    def cred_id(self) -> str:
+        cred = self.target.credential
+        return cred.credential_id if cred else ""
+
+
+def _deny_user(d: _Draft, action: Action) -> None:
+    guards.check_user_quota(d.target, policies.policy_size(d.deny_doc))
+    d.steps.append(
+        IamCall(
+            action=action,
+            operation="PutUserPolicy",
+            params={
+                "UserName": d.user,
+                "PolicyName": policies.DENY_POLICY_NAME,
+                "PolicyDocument": d.deny_doc,
+            },
+            summary=f"Attach inline policy {policies.DENY_POLICY_NAME} to user {d.user}",
+        )
+    )
+    d.notes.append(
+        f"deny_user stops every Bedrock API key of user {d.user} (long-term keys and "
+        f"short-term keys signed with the user's access keys): it denies "
+        f"{', '.join(_doc_actions(d.deny_doc))}. The user's other permissions are unchanged."
+    )
+
+
+def _deny_role(d: _Draft, action: Action) -> None:
+    d.role_sizes[policies.DENY_POLICY_NAME] = policies.policy_size(d.deny_doc)
+    d.steps.append(
+        IamCall(
+            action=action,
+            operation="PutRolePolicy",
+            params={
+                "RoleName": d.role,
+                "PolicyName": policies.DENY_POLICY_NAME,
+                "PolicyDocument": d.deny_doc,
+            },
+            summary=f"Attach inline policy {policies.DENY_POLICY_NAME} to role {d.role}",
+        )
+    )
+    d.notes.append(
+        f"deny_role stops every Bedrock API key made from any session of role {d.role}, "
+        "including legitimate ones; the role's other permissions are unchanged."
+    )
+
+
+def _revoke_sessions(d: _Draft, action: Action) -> None:
+    role = d.role
+    wanted_cutoff = _aware(d.revoke_before, "before") if d.revoke_before else d.now
+    doc = policies.revoke_older_sessions(wanted_cutoff, now=d.now)
+    planned = policies.session_revocation_time(doc)
+    assert planned is not None
+    facts = d.target.facts
+    existing = facts.session_revocation_time if facts else None
+    if existing is not None and existing >= planned:
+        # Never move the cutoff backwards: that would silently re-enable sessions.
+        if d.revoke_before is not None and existing > planned:
+            raise Refused(
+                f"Role {role} already revokes sessions issued before "
+                f"{policies.format_time(existing)}, later than the "
+                f"{policies.format_time(planned)} asked for; moving it back would "
+                "re-enable sessions issued in between.",
+                suggestion="Leave it as it is, or choose a later time.",
+                field="before",
+            )
+        d.notes.append(
+            f"revoke_sessions is not planned: role {role} already revokes sessions issued "
+            f"before {policies.format_time(existing)}, which is not earlier than "
+            f"{policies.format_time(planned)}; the later time is kept."
+        )
+        return
+    d.cutoff = planned
+    d.role_sizes[policies.REVOKE_SESSIONS_POLICY_NAME] = policies.policy_size(doc)
+    d.steps.append(
+        IamCall(
+            action=action,
+            operation="PutRolePolicy",
+            params={
+                "RoleName": role,
+                "PolicyName": policies.REVOKE_SESSIONS_POLICY_NAME,
+                "PolicyDocument": doc,
+            },
+            summary=(
+                f"Revoke sessions of role {role} issued before {policies.format_time(planned)}"
+            ),
+        )
+    )
+    d.notes.append(
+        f"revoke_sessions denies EVERY action to EVERY session of role {role} issued "
+        f"before {policies.format_time(planned)}, legitimate ones included: workloads "
+        "using the role must get new credentials."
+    )
+    if existing is not None:
+        d.notes.append(
+            f"Role {role} already revokes sessions issued before "
+            f"{policies.format_time(existing)}; that time moves forward."
+        )
+
+
+def _set_status(d: _Draft, action: Action) -> None:
+    status = "Inactive" if action is Action.DEACTIVATE else "Active"
+    d.steps.append(
+        IamCall(
+            action=action,
+            operation="UpdateServiceSpecificCredential",
+            params={
+                "UserName": d.user,
+                "ServiceSpecificCredentialId": d.cred_id,
+                "Status": status,
+            },
+            summary=f"Set key {d.cred_id} of user {d.user} to {status}",
+        )
+    )
+    cred = d.target.credential
+    if action is Action.REACTIVATE:
+        d.notes.append(f"reactivate makes key {d.cred_id} usable again by whoever holds it.")
+    elif cred is not None and cred.expires_at is not None and cred.expired(d.now):
+        d.notes.append(f"Key {d.cred_id} has already expired; it cannot be used anyway.")
+
+
+def _reset(d: _Draft, action: Action) -> None:
+    d.steps.append(
+        IamCall(
+            action=action,
+            operation="ResetServiceSpecificCredential",
+            params={"UserName": d.user, "ServiceSpecificCredentialId": d.cred_id},
+            summary=f"Reset the secret of key {d.cred_id} of user {d.user}",
+        )
+    )
+    if d.destination == "secretsmanager":
+        d.notes.append(
+            "reset: the leaked secret stops working at once; the new secret is stored "
+            f"in AWS Secrets Manager as {secret_name(d.user, d.cred_id)} and never shown."
+        )
+    else:
+        d.notes.append(
+            "reset: the leaked secret stops working at once; the new secret is "
+            "discarded, nobody will have it (irreversible)."
+        )
+
+
+def _delete(d: _Draft, action: Action) -> None:
+    d.steps.append(
+        IamCall(
+            action=action,
+            operation="DeleteServiceSpecificCredential",
+            params={"UserName": d.user, "ServiceSpecificCredentialId": d.cred_id},
+            summary=f"Delete key {d.cred_id} of user {d.user} (irreversible)",
+        )
+    )
+    d.notes.append(f"delete is permanent: key {d.cred_id} cannot be restored.")
+
+
+def _allow_user(d: _Draft, action: Action) -> None:
+    d.steps.append(
+        IamCall(
+            action=action,
+            operation="DeleteUserPolicy",
+            params={"UserName": d.user, "PolicyName": policies.DENY_POLICY_NAME},
+            summary=f"Remove inline policy {policies.DENY_POLICY_NAME} from user {d.user}",
+        )
+    )
+
+
+def _allow_role(d: _Draft, action: Action) -> None:
+    d.steps.append(
+        IamCall(
+            action=action,
+            operation="DeleteRolePolicy",
+            params={"RoleName": d.role, "PolicyName": policies.DENY_POLICY_NAME},
+            summary=f"Remove inline policy {policies.DENY_POLICY_NAME} from role {d.role}",
+        )
+    )
+
+
+def _lift_session_revocation(d: _Draft, action: Action) -> None:
+    name = policies.REVOKE_SESSIONS_POLICY_NAME
+    d.steps.append(
+        IamCall(
+            action=action,
+            operation="DeleteRolePolicy",
+            params={"RoleName": d.role, "PolicyName": name},
+            summary=f"Remove inline policy {name} from role {d.role}",
+        )
+    )
+    d.notes.append(
+        f"lift_session_revocation re-enables every old session of role {d.role}, "
+        "including the one the leaked key was made from if it has not expired."
+    )
+
+
+# One builder per action: each appends its IAM call(s) and the notes the approver must read.
+_STEP_BUILDERS: dict[Action, Callable[[_Draft, Action], None]] = {
+    Action.DENY_USER: _deny_user,
+    Action.DENY_ROLE: _deny_role,
+    Action.REVOKE_SESSIONS: _revoke_sessions,
+    Action.DEACTIVATE: _set_status,
+    Action.REACTIVATE: _set_status,
+    Action.RESET: _reset,
+    Action.DELETE: _delete,
+    Action.ALLOW_USER: _allow_user,
+    Action.ALLOW_ROLE: _allow_role,
+    Action.LIFT_SESSION_REVOCATION: _lift_session_revocation,
+}
 
 
 def _doc_actions(doc: dict[str, object]) -> list[str]:
