@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -44,98 +44,116 @@ def _credential_state(iam: IAMClient, user: str, cid: str) -> str | None:
     return cred.status if cred else None
 
 
-def _check(iam: IAMClient, step: IamCall) -> Check:
+def _check_status(iam: IAMClient, step: IamCall) -> Check:
     p = step.params
+    wanted, cid = p["Status"], p["ServiceSpecificCredentialId"]
+    state = _credential_state(iam, p["UserName"], cid)
+    # A deleted or expired key is at least as unusable as an inactive one.
+    holds = state in ("Inactive", "Expired", None) if wanted == "Inactive" else state == "Active"
+    return Check(
+        description=f"Key {cid} is {wanted}",
+        action=step.action,
+        holds=holds,
+        observed=state or "absent (deleted)",
+    )
+
+
+def _check_deleted(iam: IAMClient, step: IamCall) -> Check:
+    p = step.params
+    cid = p["ServiceSpecificCredentialId"]
+    state = _credential_state(iam, p["UserName"], cid)
+    return Check(
+        description=f"Key {cid} no longer exists",
+        action=step.action,
+        holds=state is None,
+        observed="absent" if state is None else f"still exists ({state})",
+    )
+
+
+def _check_reset(iam: IAMClient, step: IamCall) -> Check:
+    p = step.params
+    cid = p["ServiceSpecificCredentialId"]
+    state = _credential_state(iam, p["UserName"], cid)
+    # IAM keeps no trace of a reset; what can be re-read is that the key is still
+    # there (the reset itself is confirmed by IAM's answer and its request id).
+    return Check(
+        description=f"Key {cid} exists with a new secret (IAM records no reset time)",
+        action=step.action,
+        holds=state is not None,
+        observed=state or "absent (deleted)",
+    )
+
+
+def _inline_policy(iam: IAMClient, step: IamCall) -> tuple[str, dict[str, Any] | None]:
+    """(whose, the step's inline policy as IAM has it now, None when absent)."""
+    p = step.params
+    if "UserName" in p:
+        return f"user {p['UserName']}", user_policy(iam, p["UserName"], p["PolicyName"])
+    return f"role {p['RoleName']}", role_policy(iam, p["RoleName"], p["PolicyName"])
+
+
+def _check_attached(iam: IAMClient, step: IamCall) -> Check:
+    name, planned = step.params["PolicyName"], step.params["PolicyDocument"]
+    who, doc = _inline_policy(iam, step)
+    if name == policies.REVOKE_SESSIONS_POLICY_NAME:
+        want = policies.session_revocation_time(planned)
+        have = policies.session_revocation_time(doc) if doc is not None else None
+        return Check(
+            description=(
+                f"{who} denies sessions issued before "
+                f"{policies.format_time(want) if want else '?'} (or later)"
+            ),
+            action=step.action,
+            holds=want is not None and have is not None and have >= want,
+            observed=(
+                f"cutoff {policies.format_time(have)}"
+                if have
+                else ("policy absent" if doc is None else "policy has no cutoff")
+            ),
+        )
+    same = doc is not None and policies.same_policy(doc, planned)
+    return Check(
+        description=f"{who} has policy {name} as planned",
+        action=step.action,
+        holds=same,
+        observed=(
+            "present, as planned"
+            if same
+            else ("absent" if doc is None else "present but different")
+        ),
+    )
+
+
+def _check_removed(iam: IAMClient, step: IamCall) -> Check:
+    who, doc = _inline_policy(iam, step)
+    return Check(
+        description=f"{who} has no policy {step.params['PolicyName']}",
+        action=step.action,
+        holds=doc is None,
+        observed="absent" if doc is None else "still present",
+    )
+
+
+_CHECKS: dict[str, Callable[[IAMClient, IamCall], Check]] = {
+    "UpdateServiceSpecificCredential": _check_status,
+    "DeleteServiceSpecificCredential": _check_deleted,
+    "ResetServiceSpecificCredential": _check_reset,
+    "PutUserPolicy": _check_attached,
+    "PutRolePolicy": _check_attached,
+    "DeleteUserPolicy": _check_removed,
+    "DeleteRolePolicy": _check_removed,
+}
+
+
+def _check(iam: IAMClient, step: IamCall) -> Check:
     op = step.operation
-    try:
-        if op == "UpdateServiceSpecificCredential":
-            wanted = p["Status"]
-            cid = p["ServiceSpecificCredentialId"]
-            state = _credential_state(iam, p["UserName"], cid)
-            if wanted == "Inactive":
-                # A deleted or expired key is at least as unusable as an inactive one.
-                holds = state in ("Inactive", "Expired", None)
-            else:
-                holds = state == "Active"
-            return Check(
-                description=f"Key {cid} is {wanted}",
-                action=step.action,
-                holds=holds,
-                observed=state or "absent (deleted)",
-            )
-        if op == "DeleteServiceSpecificCredential":
-            cid = p["ServiceSpecificCredentialId"]
-            state = _credential_state(iam, p["UserName"], cid)
-            return Check(
-                description=f"Key {cid} no longer exists",
-                action=step.action,
-                holds=state is None,
-                observed="absent" if state is None else f"still exists ({state})",
-            )
-        if op == "ResetServiceSpecificCredential":
-            cid = p["ServiceSpecificCredentialId"]
-            state = _credential_state(iam, p["UserName"], cid)
-            # IAM keeps no trace of a reset; what can be re-read is that the key is still
-            # there (the reset itself is confirmed by IAM's answer and its request id).
-            return Check(
-                description=f"Key {cid} exists with a new secret (IAM records no reset time)",
-                action=step.action,
-                holds=state is not None,
-                observed=state or "absent (deleted)",
-            )
-        if op in ("PutUserPolicy", "PutRolePolicy"):
-            name = p["PolicyName"]
-            if op == "PutUserPolicy":
-                who = f"user {p['UserName']}"
-                doc = user_policy(iam, p["UserName"], name)
-            else:
-                who = f"role {p['RoleName']}"
-                doc = role_policy(iam, p["RoleName"], name)
-            planned = p["PolicyDocument"]
-            if name == policies.REVOKE_SESSIONS_POLICY_NAME:
-                want = policies.session_revocation_time(planned)
-                have = policies.session_revocation_time(doc) if doc is not None else None
-                return Check(
-                    description=(
-                        f"{who} denies sessions issued before "
-                        f"{policies.format_time(want) if want else '?'} (or later)"
-                    ),
-                    action=step.action,
-                    holds=want is not None and have is not None and have >= want,
-                    observed=(
-                        f"cutoff {policies.format_time(have)}"
-                        if have
-                        else ("policy absent" if doc is None else "policy has no cutoff")
-                    ),
-                )
-            same = doc is not None and policies.same_policy(doc, planned)
-            return Check(
-                description=f"{who} has policy {name} as planned",
-                action=step.action,
-                holds=same,
-                observed=(
-                    "present, as planned"
-                    if same
-                    else ("absent" if doc is None else "present but different")
-                ),
-            )
-        if op in ("DeleteUserPolicy", "DeleteRolePolicy"):
-            name = p["PolicyName"]
-            if op == "DeleteUserPolicy":
-                who = f"user {p['UserName']}"
-                doc = user_policy(iam, p["UserName"], name)
-            else:
-                who = f"role {p['RoleName']}"
-                doc = role_policy(iam, p["RoleName"], name)
-            return Check(
-                description=f"{who} has no policy {name}",
-                action=step.action,
-                holds=doc is None,
-                observed="absent" if doc is None else "still present",
-            )
+    check = _CHECKS.get(op)
+    if check is None:
         return Check(
             description=f"{op} (not verifiable)", action=step.action, holds=False, observed="?"
         )
+    try:
+        return check(iam, step)
     except Exception as exc:  # an unreadable state is a failed check, never a crash
         e = explain(exc, operation=_read_operation(op), resource=step.summary)
         return Check(
