@@ -130,8 +130,8 @@ class _Step:
             "DeleteServiceSpecificCredential": self._delete,
             "PutUserPolicy": self._put_user_policy,
             "PutRolePolicy": self._put_role_policy,
-            "DeleteUserPolicy": self._delete_user_policy,
-            "DeleteRolePolicy": self._delete_role_policy,
+            "DeleteUserPolicy": self._remove_policy,
+            "DeleteRolePolicy": self._remove_policy,
         }.get(op)
         if handler is None:
             return _Outcome(
@@ -296,25 +296,22 @@ class _Step:
         how = "replaced" if current is not None else "attached"
         return _ok(f"Policy {name} {how} on role {role}.", answer)
 
-    def _delete_user_policy(self) -> _Outcome:
-        user, name = self.p["UserName"], self.p["PolicyName"]
+    def _remove_policy(self) -> _Outcome:
+        name = self.p["PolicyName"]
         try:
-            answer = self.iam.delete_user_policy(UserName=user, PolicyName=name)
+            if "UserName" in self.p:
+                kind, owner = "user", self.p["UserName"]
+                answer = self.iam.delete_user_policy(UserName=owner, PolicyName=name)
+            else:
+                kind, owner = "role", self.p["RoleName"]
+                answer = self.iam.delete_role_policy(RoleName=owner, PolicyName=name)
         except ClientError as exc:
             if error_code(exc) == "NoSuchEntity":
-                return _skip(f"User {user} has no policy {name}; nothing to remove.", exc.response)
+                return _skip(
+                    f"{kind.title()} {owner} has no policy {name}; nothing to remove.", exc.response
+                )
             raise
-        return _ok(f"Policy {name} removed from user {user}.", answer)
-
-    def _delete_role_policy(self) -> _Outcome:
-        role, name = self.p["RoleName"], self.p["PolicyName"]
-        try:
-            answer = self.iam.delete_role_policy(RoleName=role, PolicyName=name)
-        except ClientError as exc:
-            if error_code(exc) == "NoSuchEntity":
-                return _skip(f"Role {role} has no policy {name}; nothing to remove.", exc.response)
-            raise
-        return _ok(f"Policy {name} removed from role {role}.", answer)
+        return _ok(f"Policy {name} removed from {kind} {owner}.", answer)
 
 
 def _store_secret(sm: SecretsManagerClient, name: str, secret: str, credential_id: str) -> str:
