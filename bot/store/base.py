@@ -54,7 +54,9 @@ class RequestStore(Protocol):
 
 
 def stored(old: RevocationRequest, new: RevocationRequest) -> RevocationRequest:
-    """`new` as compare_and_set stores it: the version always follows old's."""
+    """`new` as compare_and_set stores it: the same request, its version following old's."""
+    if new.id != old.id:
+        raise ValueError("compare_and_set cannot change a request's id")
     if new.version == old.version + 1:
         return new
     return new.model_copy(update={"version": old.version + 1})
@@ -72,3 +74,11 @@ def target_key(request: RevocationRequest) -> str | None:
 
 
 MAX_EVENTS_PER_WRITE = 90  # DynamoDB transactions hold at most 100 items; leave headroom
+
+
+def check_events(request_id: str, events: Sequence[AuditEvent]) -> None:
+    """Refuse a write whose events would land in another request's chain, or not fit in one."""
+    if any(e.request_id != request_id for e in events):
+        raise ValueError("events must belong to the request being written")
+    if len(events) > MAX_EVENTS_PER_WRITE:
+        raise ValueError(f"at most {MAX_EVENTS_PER_WRITE} events per write")

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from bot.audit import AuditEvent
 from bot.requests import RequestStatus, RevocationRequest
-from bot.store.base import MAX_EVENTS_PER_WRITE, sortable_time, stored, target_key
+from bot.store.base import check_events, sortable_time, stored, target_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -157,8 +157,6 @@ class DynamoDbStore:
         new: RevocationRequest,
         events: Sequence[AuditEvent] = (),
     ) -> bool:
-        if new.id != old.id:
-            raise ValueError("compare_and_set cannot change a request's id")
         new = stored(old, new)
         put: TransactWriteItemTypeDef = {
             "Put": {
@@ -177,10 +175,7 @@ class DynamoDbStore:
     def _transact(
         self, request_put: TransactWriteItemTypeDef, request_id: str, events: Sequence[AuditEvent]
     ) -> bool:
-        if any(e.request_id != request_id for e in events):
-            raise ValueError("events must belong to the request being written")
-        if len(events) > MAX_EVENTS_PER_WRITE:
-            raise ValueError(f"at most {MAX_EVENTS_PER_WRITE} events per write")
+        check_events(request_id, events)
         items: list[TransactWriteItemTypeDef] = [request_put]
         for e in events:
             items.append(

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from bot.audit import AuditEvent
 from bot.requests import RequestStatus, RevocationRequest
-from bot.store.base import MAX_EVENTS_PER_WRITE, sortable_time, stored, target_key
+from bot.store.base import check_events, sortable_time, stored, target_key
 
 T = TypeVar("T")
 
@@ -64,7 +64,7 @@ class SqliteStore:
     # --- requests ---------------------------------------------------------------------------------
 
     async def create(self, request: RevocationRequest, events: Sequence[AuditEvent] = ()) -> bool:
-        _check_events(request.id, events)
+        check_events(request.id, events)
 
         def write(db: sqlite3.Connection) -> bool:
             db.execute(
@@ -97,10 +97,8 @@ class SqliteStore:
         new: RevocationRequest,
         events: Sequence[AuditEvent] = (),
     ) -> bool:
-        if new.id != old.id:
-            raise ValueError("compare_and_set cannot change a request's id")
-        _check_events(old.id, events)
         new = stored(old, new)
+        check_events(old.id, events)
 
         def write(db: sqlite3.Connection) -> bool:
             cur = db.execute(
@@ -204,10 +202,3 @@ def _insert_events(db: sqlite3.Connection, events: Sequence[AuditEvent]) -> None
         "INSERT INTO audit_events (request_id, seq, body) VALUES (?, ?, ?)",
         [(e.request_id, e.seq, e.line()) for e in events],
     )
-
-
-def _check_events(request_id: str, events: Sequence[AuditEvent]) -> None:
-    if any(e.request_id != request_id for e in events):
-        raise ValueError("events must belong to the request being written")
-    if len(events) > MAX_EVENTS_PER_WRITE:
-        raise ValueError(f"at most {MAX_EVENTS_PER_WRITE} events per write")
