@@ -41,9 +41,19 @@ def _version() -> str:
         return "unknown"
 
 
-def _error(message: str) -> int:
+def _error(message: str, exit_code: int = EXIT_USAGE) -> int:
     print(f"error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return exit_code
+
+
+def _read_stdin(what: str, limit: int = -1) -> str | None:
+    """Stdin (at most `limit` characters), prompting a person at a terminal; None without one."""
+    stdin = sys.stdin
+    if stdin is None:
+        return None
+    if stdin.isatty():
+        print(f"paste {what} and press Ctrl-D", file=sys.stderr)
+    return stdin.read(limit)
 
 
 # --- inspect-key -----------------------------------------------------------------------------
@@ -63,13 +73,11 @@ def _add_inspect_key(subparsers: Subparsers) -> None:
 
 
 def inspect_key(args: argparse.Namespace) -> int:
-    stdin = sys.stdin
-    if stdin is None:
+    text = _read_stdin("the key", _STDIN_LIMIT)
+    if text is None:
         return _error("no stdin to read the key from")
-    if stdin.isatty():
-        print("paste the key and press Ctrl-D", file=sys.stderr)
     try:
-        decoded = keys.decode(stdin.read(_STDIN_LIMIT))
+        decoded = keys.decode(text)
     except RevokerError as err:
         return _error(err.message)
     report = decoded.model_dump(mode="json", exclude_none=True)
@@ -190,8 +198,7 @@ def serve(args: argparse.Namespace) -> int:
         services = build_services(settings)
         asyncio.run(serve_app(services))
     except (SettingsError, ConfigurationError, RevokerError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error(str(exc))
     except KeyboardInterrupt:
         return EXIT_OK
     return EXIT_OK
@@ -277,7 +284,7 @@ def audit_export(args: argparse.Namespace) -> int:
     from bot.audit import export_lines
     from bot.doctor import sqlite_file
     from bot.requests import normalize_request_id
-    from bot.store import open_store
+    from bot.services import open_configured_store
 
     request_id: str | None = None
     if args.request is not None:
@@ -300,14 +307,9 @@ def audit_export(args: argparse.Namespace) -> int:
     path = sqlite_file(settings.database_url)
     # Opening a SQLite path creates the file; an export must not conjure an empty log from a typo.
     if path and path != ":memory:" and not Path(path).exists():
-        return _failed(f"REVOKER_DATABASE_URL names {path}, which does not exist")
+        return _error(f"REVOKER_DATABASE_URL names {path}, which does not exist", EXIT_FAILED)
     try:
-        store = open_store(
-            settings.database_url,
-            region=settings.aws_region,
-            connect_timeout=settings.aws_connect_timeout,
-            read_timeout=settings.aws_read_timeout,
-        )
+        store = open_configured_store(settings)
     except RevokerError as err:
         return _error(err.message)
 
@@ -320,9 +322,9 @@ def audit_export(args: argparse.Namespace) -> int:
     try:
         lines = asyncio.run(export())
     except Exception as exc:  # the store's own errors vary by backend; none carries a secret
-        return _failed(f"reading the audit log failed ({type(exc).__name__}: {exc})")
+        return _error(f"reading the audit log failed ({type(exc).__name__}: {exc})", EXIT_FAILED)
     if request_id is not None and not lines:
-        return _failed(f"no audit events for {request_id}")
+        return _error(f"no audit events for {request_id}", EXIT_FAILED)
     for line in lines:
         print(line)
     return EXIT_OK
@@ -343,12 +345,10 @@ def audit_verify(args: argparse.Namespace) -> int:
     from bot.audit import verify_lines
 
     if args.file == "-":
-        stdin = sys.stdin
-        if stdin is None:
+        stdin_text = _read_stdin("the JSON lines")
+        if stdin_text is None:
             return _error("no stdin to read the export from")
-        if stdin.isatty():
-            print("paste the JSON lines and press Ctrl-D", file=sys.stderr)
-        text = stdin.read()
+        text = stdin_text
     else:
         try:
             # Undecodable bytes become U+FFFD and then fail their hash: reported, not a crash.
@@ -368,11 +368,6 @@ def audit_verify(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(f"ok: {events} events, chain intact")
     return EXIT_OK
-
-
-def _failed(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return EXIT_FAILED
 
 
 # --- doctor ----------------------------------------------------------------------------------

@@ -25,18 +25,23 @@ class Services:
     revoker: Revoker
 
 
+def open_configured_store(settings: Settings) -> RequestStore:
+    """The request store REVOKER_DATABASE_URL names, with the configured AWS region and timeouts."""
+    return open_store(
+        settings.database_url,
+        region=settings.aws_region,
+        connect_timeout=settings.aws_connect_timeout,
+        read_timeout=settings.aws_read_timeout,
+    )
+
+
 def build_services(
     settings: Settings,
     *,
     clients: AwsClients | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Services:
-    store = open_store(
-        settings.database_url,
-        region=settings.aws_region,
-        connect_timeout=settings.aws_connect_timeout,
-        read_timeout=settings.aws_read_timeout,
-    )
+    store = open_configured_store(settings)
     requests = RequestService(
         store,
         clock=clock,
