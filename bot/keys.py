@@ -133,10 +133,6 @@ def _fingerprinted(label: str) -> Callable[[re.Match[str]], str]:
     return lambda m: f"[{label} {fingerprint(m.group(0))}]"
 
 
-def contains_secret(text: str) -> bool:
-    return any(pattern.search(text) for pattern, _ in _SECRETS_IN_TEXT)
-
-
 def looks_like_key(text: str) -> bool:
     """Whether text should be routed to `decode` rather than read as an id or a name."""
     cleaned = normalize(text)

@@ -34,10 +34,6 @@ class SlackApprovers:
         self._clock = clock
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
 
-    @property
-    def configured(self) -> bool:
-        return bool(self._user_ids or self._usergroup_ids)
-
     def mentions(self) -> tuple[str, ...]:
         """Mrkdwn mentions that ping every approver on the request message."""
         return tuple(f"<@{u}>" for u in sorted(self._user_ids)) + tuple(

@@ -34,7 +34,6 @@ from bot.aws import AwsClients
 from bot.revocation.iam_errors import error_code, explain, request_id_of
 from bot.revocation.iam_reads import find_credential, role_policy, user_policy
 from bot.revocation.model import (
-    Action,
     IamCall,
     RevocationPlan,
     StepOutcome,
@@ -379,12 +378,3 @@ async def execute(
 ) -> tuple[StepResult, ...]:
     """Run every step of `plan`, off the event loop; one StepResult per step, in order."""
     return await asyncio.to_thread(execute_sync, clients, plan, request_id=request_id)
-
-
-def executed_actions(results: tuple[StepResult, ...]) -> tuple[Action, ...]:
-    """Actions whose step ended in the wanted state (ok or skipped)."""
-    return tuple(
-        dict.fromkeys(
-            r.action for r in results if r.action is not None and r.outcome is not StepOutcome.ERROR
-        )
-    )

@@ -392,10 +392,6 @@ class SlackApiStandIn:
         """Web API base URL, for `AsyncWebClient(base_url=...)` and SLACK_API_URL."""
         return f"{self.url}api/"
 
-    @property
-    def supported_methods(self) -> tuple[str, ...]:
-        return tuple(self._methods)
-
     # ------------------------------------------------------------------ registry & set-up
 
     def add_user(self, id: str, name: str, real_name: str = "", *, is_bot: bool = False) -> User:

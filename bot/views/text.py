@@ -10,9 +10,7 @@ from bot.keys import redact_secrets
 
 # Slack's limits that these helpers are asked to respect (reference/slack-platform.md).
 SECTION_TEXT_LIMIT = 3000
-CONTEXT_TEXT_LIMIT = 2000
 MESSAGE_BLOCK_LIMIT = 50
-MODAL_BLOCK_LIMIT = 100
 BUTTON_TEXT_LIMIT = 75
 OPTION_TEXT_LIMIT = 75
 CONFIRM_TITLE_LIMIT = 100
