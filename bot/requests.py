@@ -187,6 +187,7 @@ class OutcomeCode(StrEnum):
     NOT_APPROVER = "not_approver"
     DUPLICATE = "duplicate"
     NOT_REQUESTER = "not_requester"
+    WRONG_CHANNEL = "wrong_channel"  # the click came from another channel than the request's
     NOT_APPROVED = "not_approved"  # start_execution on a request that is not approved
     NOT_EXECUTING = "not_executing"  # finish on a request that is not executing
     BUSY = "busy"  # lost the race too many times in a row
@@ -356,12 +357,22 @@ class RequestService:
 
         return await self._transact(request_id, step)
 
-    async def approve(self, request_id: str, user_id: str, is_approver: IsApprover) -> Outcome:
+    async def approve(
+        self,
+        request_id: str,
+        user_id: str,
+        is_approver: IsApprover,
+        *,
+        channel_id: str | None = None,
+    ) -> Outcome:
+        """`channel_id`: where the click came from; a request is decided only in its own channel."""
         # Asked once: the answer does not change between retries of a lost race.
         approver: bool | None = None
 
         async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
             nonlocal approver
+            if (elsewhere := _channel_gate(req, channel_id)) is not None:
+                return elsewhere
             if (ended := self._pending_gate(req, now)) is not None:
                 return ended
             if user_id == req.requester:
@@ -412,13 +423,21 @@ class RequestService:
         return await self._transact(request_id, step)
 
     async def reject(
-        self, request_id: str, user_id: str, is_approver: IsApprover, note: str | None = None
+        self,
+        request_id: str,
+        user_id: str,
+        is_approver: IsApprover,
+        note: str | None = None,
+        *,
+        channel_id: str | None = None,
     ) -> Outcome:
         approver: bool | None = None
         clean_note = redact_secrets(note.strip()) if note and note.strip() else None
 
         async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
             nonlocal approver
+            if (elsewhere := _channel_gate(req, channel_id)) is not None:
+                return elsewhere
             if (ended := self._pending_gate(req, now)) is not None:
                 return ended
             if approver is None:
@@ -443,10 +462,19 @@ class RequestService:
 
         return await self._transact(request_id, step)
 
-    async def cancel(self, request_id: str, user_id: str, note: str | None = None) -> Outcome:
+    async def cancel(
+        self,
+        request_id: str,
+        user_id: str,
+        note: str | None = None,
+        *,
+        channel_id: str | None = None,
+    ) -> Outcome:
         clean_note = redact_secrets(note.strip()) if note and note.strip() else None
 
         async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+            if (elsewhere := _channel_gate(req, channel_id)) is not None:
+                return elsewhere
             if (ended := self._pending_gate(req, now)) is not None:
                 return ended
             if user_id != req.requester:
@@ -600,6 +628,18 @@ class RequestService:
 
 def _refuse(code: OutcomeCode, message: str, req: RevocationRequest) -> Outcome:
     return Outcome(code=code, message=message, request=req)
+
+
+def _channel_gate(req: RevocationRequest, channel_id: str | None) -> Outcome | None:
+    """A click on a request must come from the channel it was posted in: a payload naming
+    another channel (copied, replayed or forged) decides nothing, not even an expiry."""
+    if channel_id is None or channel_id == req.channel_id:
+        return None
+    return _refuse(
+        OutcomeCode.WRONG_CHANNEL,
+        "That request belongs to another channel; nothing was changed. Decide it there.",
+        req,
+    )
 
 
 def _requested_data(req: RevocationRequest) -> dict[str, Any]:

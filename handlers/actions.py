@@ -45,7 +45,9 @@ def register(app: AsyncApp, h: Handlers) -> None:
             await refuse(user, channel, h.channel_refusal())
             return
         with log_context(request_id=request_id, actor=user, action="approve"):
-            outcome = await h.services.requests.approve(request_id, user, h.approvers.is_approver)
+            outcome = await h.services.requests.approve(
+                request_id, user, h.approvers.is_approver, channel_id=channel
+            )
             log.info("approve: %s", outcome.code)
             await publish_outcome(h, outcome, user, channel)
 
@@ -66,7 +68,7 @@ def register(app: AsyncApp, h: Handlers) -> None:
         await ack()
         user, channel, request_id = _click(body)
         with log_context(request_id=request_id, actor=user, action="cancel"):
-            outcome = await h.services.requests.cancel(request_id, user)
+            outcome = await h.services.requests.cancel(request_id, user, channel_id=channel)
             await publish_outcome(h, outcome, user, channel)
 
     @app.action(ids.UNDO_ACTION_PATTERN)
@@ -84,7 +86,9 @@ def register(app: AsyncApp, h: Handlers) -> None:
         with log_context(request_id=request_id, actor=user, action=f"undo:{reversal.value}"):
             try:
                 async with undo_lock:
-                    original, undo_request = await _request_undo(h, request_id, reversal, user)
+                    original, undo_request = await _request_undo(
+                        h, request_id, reversal, user, channel
+                    )
             except RevokerError as exc:
                 await refuse(user, channel, exc.message)
                 return
@@ -93,12 +97,17 @@ def register(app: AsyncApp, h: Handlers) -> None:
 
 
 async def _request_undo(
-    h: Handlers, request_id: str, reversal: Action, user: str
+    h: Handlers, request_id: str, reversal: Action, user: str, channel: str
 ) -> tuple[RevocationRequest, RevocationRequest]:
     """A new request, with its own approval, that reverses one action of a finished request."""
     original = await h.services.requests.get(request_id)
     if original is None:
         raise RevokerError(f"There is no request {request_id}.")
+    if original.channel_id != channel:
+        # The undo would be posted in the original's channel on behalf of a click made elsewhere.
+        raise RevokerError(
+            "That request belongs to another channel; nothing was changed. Ask for the undo there."
+        )
     offered = (await h.channel.summary(original)).undo_actions
     if reversal not in offered:
         raise RevokerError(f"{request_id} offers no {reversal.value} now.")

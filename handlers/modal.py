@@ -79,7 +79,11 @@ def register(app: AsyncApp, h: Handlers) -> None:
         await ack()
         with log_context(request_id=rejection.request_id, actor=user, action="reject"):
             outcome = await h.services.requests.reject(
-                rejection.request_id, user, h.approvers.is_approver, rejection.reason
+                rejection.request_id,
+                user,
+                h.approvers.is_approver,
+                rejection.reason,
+                channel_id=rejection.channel_id,
             )
             await publish_outcome(h, outcome, user, rejection.channel_id)
 

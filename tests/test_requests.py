@@ -342,6 +342,31 @@ async def test_only_the_requester_cancels(hub: RequestService) -> None:
     assert again.code is OutcomeCode.NOT_PENDING and "<U_REQ> cancelled" in again.message
 
 
+async def test_a_click_from_another_channel_decides_nothing(
+    hub: RequestService, clock: Clock
+) -> None:
+    # new() posts in C1. A payload naming another channel (copied, replayed) is refused by every
+    # decision, before anything else, and writes nothing: not even the expiry it would find.
+    req = await new(hub, required=2)
+    asked = Approvers()
+    for out in (
+        await hub.approve(req.id, ALICE, asked, channel_id="C2"),
+        await hub.reject(req.id, BOB, asked, "no", channel_id="C2"),
+        await hub.cancel(req.id, REQUESTER, channel_id="C2"),
+    ):
+        assert out.code is OutcomeCode.WRONG_CHANNEL and not out.changed and not out.ok
+    assert asked.asked == []
+    await unchanged(hub, req, events=1)
+    clock.now += timedelta(hours=2)
+    late = await hub.approve(req.id, ALICE, asked, channel_id="C2")
+    assert late.code is OutcomeCode.WRONG_CHANNEL
+    await unchanged(hub, req, events=1)
+    # In its own channel the same click counts.
+    clock.now -= timedelta(hours=2)
+    ok = await hub.approve(req.id, ALICE, asked, channel_id="C1")
+    assert ok.code is OutcomeCode.APPROVAL_RECORDED
+
+
 async def test_cancel_a_partly_approved_request(hub: RequestService) -> None:
     req = await new(hub, required=2)
     await hub.approve(req.id, ALICE, Approvers())

@@ -567,3 +567,71 @@ async def test_the_same_undo_click_delivered_twice_asks_once(sb: Sandbox) -> Non
     ]
     assert [r.id for r in await sb.services.requests.list_pending()] == [request_id(undo)]
     assert key_statuses(sb, key) == ["Inactive"]
+
+
+# --- A click that names another channel --------------------------------------------------------
+
+OTHER_CHANNEL = "C0RANDOM"
+
+
+async def told_privately_in(sb: Sandbox, channel: str, user: str, after: int) -> str:
+    """The first private reply `user` got in `channel` after the `after` already there."""
+    found = await sb.api.wait_for(
+        lambda: sb.api.ephemerals(channel, user=user)[after : after + 1],
+        what=f"private reply in {channel}",
+    )
+    return "\n".join(str((b.get("text") or {}).get("text", "")) for b in found[0].blocks)
+
+
+async def test_clicks_naming_another_channel_decide_nothing(make_sandbox: MakeSandbox) -> None:
+    # Both channels are allowed, so only the request's own channel tells them apart. The payloads
+    # are signed: as if a copy of the message's buttons were clicked in another channel.
+    async with make_sandbox(allowed_channel_ids=(CHANNEL, OTHER_CHANNEL)) as sb:
+        sb.api.add_channel(OTHER_CHANNEL, "random")
+        key, message = await request_for_key(sb)
+        copy = sb.api.message_api(CHANNEL, message.ts)
+        elsewhere = {"channel_id": OTHER_CHANNEL, "message_ts": message.ts, "message": copy}
+
+        for user, action in ((APPROVER, ids.APPROVE_ACTION), (REQUESTER, ids.CANCEL_ACTION)):
+            before = len(sb.api.ephemerals(OTHER_CHANNEL, user=user))
+            response = await sb.driver.block_action(user, action_id=action, **elsewhere)
+            assert response.status == 200
+            said = await told_privately_in(sb, OTHER_CHANNEL, user, before)
+            assert "belongs to another channel" in said
+
+        opened = len(sb.api.calls("views.open"))
+        response = await sb.driver.block_action(
+            GROUP_APPROVER, action_id=ids.REJECT_ACTION, **elsewhere
+        )
+        assert response.status == 200
+        await sb.api.wait_for(lambda: sb.api.calls("views.open")[opened:], what="reject modal")
+        view = sb.api.views()[-1]
+        response = await sb.driver.view_submission(GROUP_APPROVER, view_id=view.id)
+        assert response.status == 200 and not response.text
+        said = await told_privately_in(sb, OTHER_CHANNEL, GROUP_APPROVER, 0)
+        assert "belongs to another channel" in said
+
+        assert updates(sb, message) == [] and action_ids(current(sb, message)) == BUTTONS
+        assert (await stored(sb, message)).status is RequestStatus.PENDING
+        assert sb.api.messages(OTHER_CHANNEL) == []
+        iam_untouched(sb, key)
+
+        # The undo of a completed request, asked from the other channel, is refused too.
+        await click(sb, APPROVER, message, ids.APPROVE_ACTION)
+        await wait_final(sb, message)
+        button = undo_button(current(sb, message), Action.REACTIVATE)
+        copy = sb.api.message_api(CHANNEL, message.ts)
+        before = len(sb.api.ephemerals(OTHER_CHANNEL, user=REQUESTER))
+        response = await sb.driver.block_action(
+            REQUESTER,
+            channel_id=OTHER_CHANNEL,
+            message_ts=message.ts,
+            message=copy,
+            action_id=button["action_id"],
+        )
+        assert response.status == 200
+        said = await told_privately_in(sb, OTHER_CHANNEL, REQUESTER, before)
+        assert "belongs to another channel" in said
+        assert len(sb.api.messages(CHANNEL)) == 1 and sb.api.messages(OTHER_CHANNEL) == []
+        assert await sb.services.requests.list_pending() == []
+        assert key_statuses(sb, key) == ["Inactive"]
