@@ -197,121 +197,155 @@ def _resource(lookup: Lookup) -> str:
     return f"role {lookup.role_name or lookup.value}"
 
 
+@dataclass
+class _Reading:
+    """The IAM read under way: what an error names if that read fails."""
+
+    operation: str
+    resource: str
+
+
+@dataclass
+class _Found:
+    """What the IAM reads found for a lookup, before it becomes a Target."""
+
+    user_name: str | None = None
+    credential: Credential | None = None
+    others: tuple[Credential, ...] = ()
+    role: Role | None = None
+    user_policies: tuple[InlinePolicy, ...] = ()
+    role_policies: tuple[InlinePolicy, ...] = ()
+    cutoff: datetime | None = None  # the role's current session-revocation time
+
+
 def _resolve_sync(
     clients: AwsClients, lookup: Lookup, request_id: str | None, now: datetime
 ) -> Target:
     iam = clients.iam(lookup.account, request_id=request_id)
-    operation, resource = "GetCallerIdentity", "the bot's own identity"
+    reading = _Reading("GetCallerIdentity", "the bot's own identity")
     caller_arn: str | None = None
     try:
         me = clients.caller_identity(lookup.account, request_id=request_id)
         caller_arn = me.arn
-        if lookup.role_account_id and lookup.role_account_id != me.account_id:
-            raise InvalidInput(
-                f"The role is in AWS account {lookup.role_account_id}, but the bot is working in "
-                f"{me.account_id}; choose that account.",
-                field="account",
-            )
-        if lookup.key and lookup.key.account_id and lookup.key.account_id != me.account_id:
-            raise InvalidInput(
-                f"The key belongs to AWS account {lookup.key.account_id}, but the bot is working "
-                f"in {me.account_id}; choose that account.",
-                field="account",
-            )
-
-        user_name: str | None = None
-        credential: Credential | None = None
-        others: tuple[Credential, ...] = ()
-        role: Role | None = None
-        user_policies: tuple[InlinePolicy, ...] = ()
-        role_policies: tuple[InlinePolicy, ...] = ()
-        cutoff: datetime | None = None
-
+        _check_same_account(lookup, me.account_id)
         if lookup.kind is KeyKind.LONG_TERM:
-            if lookup.id_type is IdentifierType.CREDENTIAL_ID:
-                operation, resource = "ListServiceSpecificCredentials", _resource(lookup)
-                credential = next(
-                    (c for c in all_credentials(iam) if c.credential_id == lookup.value), None
-                )
-                if credential is None:
-                    raise NotFound(
-                        f"No Bedrock API key with id {lookup.value} exists in this account "
-                        "(it may already be deleted)."
-                    )
-                user_name = credential.user_name
-                creds = user_credentials(iam, user_name)
-            else:
-                user_name = lookup.value
-                assert user_name is not None
-                operation, resource = "ListServiceSpecificCredentials", f"user {user_name}"
-                try:
-                    creds = user_credentials(iam, user_name)
-                except ClientError as exc:
-                    if error_code(exc) == "NoSuchEntity":
-                        raise NotFound(
-                            f"There is no IAM user named {user_name} in this account"
-                            + (" (the key's user may already be deleted)." if lookup.key else ".")
-                        ) from None
-                    raise
-                if lookup.key is not None:
-                    credential = next((c for c in creds if c.alias == lookup.key.alias), None)
-                    if credential is None:
-                        raise NotFound(
-                            f"User {user_name} has no Bedrock API key with alias "
-                            f"{lookup.key.alias}: it was probably already deleted."
-                        )
-                elif len(creds) == 1:
-                    credential = creds[0]
-            others = tuple(c for c in creds if credential is None or c != credential)
-            operation, resource = "ListUserPolicies", f"user {user_name}"
-            user_policies = user_inline_policies(iam, user_name)
+            found = _read_long_term(iam, lookup, reading)
         else:
-            if lookup.key is not None and lookup.key.signed_by == "user":
-                operation = "GetAccessKeyLastUsed"
-                resource = f"access key {lookup.key.access_key_id}"
-                user_name = _access_key_owner(iam, lookup.key.access_key_id)
-                if user_name is not None:
-                    operation, resource = "ListUserPolicies", f"user {user_name}"
-                    user_policies = user_inline_policies(iam, user_name)
-            if lookup.role_name is not None:
-                operation, resource = "GetRole", f"role {lookup.role_name}"
-                try:
-                    answer = iam.get_role(RoleName=lookup.role_name)["Role"]
-                except ClientError as exc:
-                    if error_code(exc) == "NoSuchEntity":
-                        raise NotFound(
-                            f"There is no IAM role named {lookup.role_name} in this account."
-                        ) from None
-                    raise
-                role = Role(name=answer["RoleName"], arn=answer["Arn"], path=answer["Path"])
-                operation = "ListRolePolicies"
-                role_policies, cutoff = role_inline_policies(iam, role.name)
+            found = _read_short_term(iam, lookup, reading)
     except (ClientError, BotoCoreError) as exc:
         raise as_domain_error(
-            exc, operation=operation, resource=resource, caller_arn=caller_arn
+            exc, operation=reading.operation, resource=reading.resource, caller_arn=caller_arn
         ) from None
 
     facts = Facts(
         resolved_at=now,
         caller_arn=me.arn,
         caller_role_name=me.role_name,
-        user_inline_policies=user_policies,
-        role_inline_policies=role_policies,
-        user_denied=any(p.name == policies.DENY_POLICY_NAME for p in user_policies),
-        role_denied=any(p.name == policies.DENY_POLICY_NAME for p in role_policies),
-        session_revocation_time=cutoff,
+        user_inline_policies=found.user_policies,
+        role_inline_policies=found.role_policies,
+        user_denied=any(p.name == policies.DENY_POLICY_NAME for p in found.user_policies),
+        role_denied=any(p.name == policies.DENY_POLICY_NAME for p in found.role_policies),
+        session_revocation_time=found.cutoff,
     )
     return Target(
         kind=lookup.kind,
         account=lookup.account,
         account_id=me.account_id,
-        user_name=user_name,
-        credential=credential,
-        other_credentials=others,
-        role=role,
+        user_name=found.user_name,
+        credential=found.credential,
+        other_credentials=found.others,
+        role=found.role,
         key=lookup.key,
         facts=facts,
     )
+
+
+def _check_same_account(lookup: Lookup, account_id: str) -> None:
+    """Refuse a role or key of another account than the one the bot is working in."""
+    if lookup.role_account_id and lookup.role_account_id != account_id:
+        raise InvalidInput(
+            f"The role is in AWS account {lookup.role_account_id}, but the bot is working in "
+            f"{account_id}; choose that account.",
+            field="account",
+        )
+    if lookup.key and lookup.key.account_id and lookup.key.account_id != account_id:
+        raise InvalidInput(
+            f"The key belongs to AWS account {lookup.key.account_id}, but the bot is working "
+            f"in {account_id}; choose that account.",
+            field="account",
+        )
+
+
+def _read_long_term(iam: IAMClient, lookup: Lookup, reading: _Reading) -> _Found:
+    """The key's user, the key itself when it can be told apart, and the user's policies."""
+    credential: Credential | None = None
+    if lookup.id_type is IdentifierType.CREDENTIAL_ID:
+        reading.operation, reading.resource = "ListServiceSpecificCredentials", _resource(lookup)
+        credential = next(
+            (c for c in all_credentials(iam) if c.credential_id == lookup.value), None
+        )
+        if credential is None:
+            raise NotFound(
+                f"No Bedrock API key with id {lookup.value} exists in this account "
+                "(it may already be deleted)."
+            )
+        user_name = credential.user_name
+        creds = user_credentials(iam, user_name)
+    else:
+        assert lookup.value is not None
+        user_name = lookup.value
+        reading.operation, reading.resource = "ListServiceSpecificCredentials", f"user {user_name}"
+        try:
+            creds = user_credentials(iam, user_name)
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                raise NotFound(
+                    f"There is no IAM user named {user_name} in this account"
+                    + (" (the key's user may already be deleted)." if lookup.key else ".")
+                ) from None
+            raise
+        if lookup.key is not None:
+            credential = next((c for c in creds if c.alias == lookup.key.alias), None)
+            if credential is None:
+                raise NotFound(
+                    f"User {user_name} has no Bedrock API key with alias "
+                    f"{lookup.key.alias}: it was probably already deleted."
+                )
+        elif len(creds) == 1:
+            credential = creds[0]
+    reading.operation, reading.resource = "ListUserPolicies", f"user {user_name}"
+    return _Found(
+        user_name=user_name,
+        credential=credential,
+        others=tuple(c for c in creds if credential is None or c != credential),
+        user_policies=user_inline_policies(iam, user_name),
+    )
+
+
+def _read_short_term(iam: IAMClient, lookup: Lookup, reading: _Reading) -> _Found:
+    """The signing role and its policies; for an AKIA-signed key, the signing user's too."""
+    found = _Found()
+    if lookup.key is not None and lookup.key.signed_by == "user":
+        reading.operation = "GetAccessKeyLastUsed"
+        reading.resource = f"access key {lookup.key.access_key_id}"
+        found.user_name = _access_key_owner(iam, lookup.key.access_key_id)
+        if found.user_name is not None:
+            reading.operation, reading.resource = "ListUserPolicies", f"user {found.user_name}"
+            found.user_policies = user_inline_policies(iam, found.user_name)
+    if lookup.role_name is not None:
+        reading.operation, reading.resource = "GetRole", f"role {lookup.role_name}"
+        try:
+            answer = iam.get_role(RoleName=lookup.role_name)["Role"]
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                raise NotFound(
+                    f"There is no IAM role named {lookup.role_name} in this account."
+                ) from None
+            raise
+        found.role = Role(name=answer["RoleName"], arn=answer["Arn"], path=answer["Path"])
+        reading.operation = "ListRolePolicies"
+        found.role_policies, found.cutoff = role_inline_policies(iam, found.role.name)
+    return found
 
 
 def _access_key_owner(iam: IAMClient, access_key_id: str | None) -> str | None:
