@@ -18,6 +18,7 @@ one approval and the other is told who won.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -84,6 +85,20 @@ _LOOKALIKES = str.maketrans("OIL", "011")
 
 def new_request_id() -> str:
     return "R-" + "".join(secrets.choice(_CROCKFORD) for _ in range(8))
+
+
+def undo_request_id(original_id: str, actions: str, attempt: int) -> str:
+    """The id of the `attempt`th undo request (0 first) of `actions` on `original_id`.
+
+    Derived, not drawn: every replica handling the same Undo click aims at the same id, and the
+    store's create, which refuses a taken id, lets exactly one of them make the request.
+    """
+    digest = hashlib.sha256(f"undo:{original_id}:{actions}:{attempt}".encode()).digest()
+    bits = int.from_bytes(digest[:5], "big")  # 40 bits, as new_request_id
+    return "R-" + "".join(_CROCKFORD[(bits >> shift) & 31] for shift in range(35, -1, -5))
+
+
+MAX_UNDO_ATTEMPTS = 100  # undo requests of one action of one request, ended ones included
 
 
 def normalize_request_id(text: str) -> str:
@@ -323,10 +338,16 @@ class RequestService:
                 )
             undo_of = original.id
         now = self._now()
-        # 40 random bits: a collision is unlikely but possible, and create() refuses a taken id.
-        for _ in range(5):
+        asked = ",".join(a.value for a in plan.actions)
+        if undo_of is not None:
+            # One undo request per click across replicas: racing creators derive the same id.
+            ids = [undo_request_id(undo_of, asked, n) for n in range(MAX_UNDO_ATTEMPTS)]
+        else:
+            # 40 random bits: a collision is unlikely but possible; the store refuses a taken id.
+            ids = [new_request_id() for _ in range(5)]
+        for request_id in ids:
             request = RevocationRequest(
-                id=new_request_id(),
+                id=request_id,
                 requester=requester,
                 channel_id=channel_id,
                 reason=reason,
@@ -341,6 +362,19 @@ class RequestService:
             )
             if await self._store.create(request, [event]):
                 return request
+            taken = await self._store.get(request_id)
+            if (
+                taken is not None
+                and undo_of is not None
+                and taken.undo_of == undo_of
+                and taken.plan.actions == plan.actions
+                and taken.status is RequestStatus.PENDING
+            ):
+                raise InvalidInput(
+                    f"{taken.id} already asks for this undo ({asked}) of {undo_of}; "
+                    "it is waiting for approval."
+                )
+            # Otherwise an earlier undo that has ended (or, rarely, an unrelated request): next.
         raise RuntimeError("could not allocate a free request id")
 
     async def attach_message(self, request_id: str, message_ts: str) -> Outcome:
@@ -446,6 +480,15 @@ class RequestService:
                 hint = " As the requester you can cancel it." if user_id == req.requester else ""
                 return _refuse(
                     OutcomeCode.NOT_APPROVER, "Only approvers can reject a request." + hint, req
+                )
+            if user_id == req.requester:
+                # A rejection is a second person's decision in the audit trail; the requester who
+                # is also an approver ends their own request by cancelling it.
+                return _refuse(
+                    OutcomeCode.SELF_APPROVAL,
+                    "You made this request, so you cannot reject it: a second person must. "
+                    "Cancel it instead if it is no longer needed.",
+                    req,
                 )
             return _Change(
                 advance(

@@ -330,6 +330,17 @@ async def test_only_approvers_reject_and_the_requester_is_pointed_to_cancel(
     await unchanged(hub, req, events=1)
 
 
+async def test_a_requester_who_is_an_approver_cannot_reject_their_own_request(
+    hub: RequestService,
+) -> None:
+    req = await new(hub)
+    out = await hub.reject(req.id, REQUESTER, Approvers({REQUESTER, ALICE}), note="never mind")
+    assert out.code is OutcomeCode.SELF_APPROVAL and not out.changed
+    assert "Cancel it instead" in out.message
+    await unchanged(hub, req, events=1)
+    assert (await hub.cancel(req.id, REQUESTER)).code is OutcomeCode.CANCELLED
+
+
 async def test_only_the_requester_cancels(hub: RequestService) -> None:
     req = await new(hub)
     refused = await hub.cancel(req.id, ALICE)

@@ -365,6 +365,24 @@ async def test_non_approver_cannot_reject(sb: Sandbox) -> None:
     iam_untouched(sb, key)
 
 
+async def test_a_requester_in_the_approver_group_can_neither_approve_nor_reject(
+    sb: Sandbox,
+) -> None:
+    sb.api.set_usergroup(APPROVER_GROUP, [GROUP_APPROVER, REQUESTER], handle="secops")
+    key, message = await request_for_key(sb)
+
+    await click(sb, REQUESTER, message, ids.APPROVE_ACTION)
+    assert "You made this request, so you cannot approve it" in await told_privately(sb, REQUESTER)
+    await reject_via_modal(sb, REQUESTER, message, "changed my mind")
+    assert "You made this request, so you cannot reject it" in await told_privately(
+        sb, REQUESTER, 2
+    )
+
+    assert updates(sb, message) == [] and action_ids(current(sb, message)) == BUTTONS
+    assert (await stored(sb, message)).status is RequestStatus.PENDING
+    iam_untouched(sb, key)
+
+
 async def test_later_clicks_are_told_who_rejected(sb: Sandbox) -> None:
     key, message = await request_for_key(sb)
     stale = sb.api.message_api(CHANNEL, message.ts)
