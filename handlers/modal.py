@@ -102,10 +102,8 @@ async def _create_request(h: Handlers, inp: ModalInput, user: str) -> Revocation
 
 async def _resolve(h: Handlers, inp: ModalInput) -> Target:
     revoker = h.services.revoker
-    if inp.kind is KeyKind.LONG_TERM:
-        if inp.decoded_key is not None:
-            return await revoker.resolve(inp.decoded_key, account=inp.account)
+    if inp.decoded_key is None:
         return await revoker.resolve(inp.identifier or "", kind=inp.kind, account=inp.account)
-    if inp.decoded_key is not None:
-        return await revoker.resolve(inp.decoded_key, role=inp.identifier, account=inp.account)
-    return await revoker.resolve(inp.identifier or "", kind=inp.kind, account=inp.account)
+    # With a pasted key, the identifier field of a short-term request names the signing role.
+    role = inp.identifier if inp.kind is KeyKind.SHORT_TERM else None
+    return await revoker.resolve(inp.decoded_key, role=role, account=inp.account)
