@@ -173,6 +173,33 @@ async def test_undo_of_a_completed_plan(iam: Any, revoker: Revoker) -> None:
     assert user_policy(iam, "alice") is None
 
 
+async def test_undo_offers_only_what_this_run_changed_not_what_was_there_before(
+    iam: Any, revoker: Revoker
+) -> None:
+    # Someone else already deactivated the key and denied the user; a later request for the same
+    # changes skips both. Its undo must not reactivate the key nor lift the other deny.
+    key = create_long_term_key(iam, "alice")
+    first = revoker.plan(await revoker.resolve(key.key), ["deactivate", "deny_user"])
+    await revoker.run(first)
+    again = revoker.plan(await revoker.resolve(key.key), ["deactivate", "deny_user"])
+    report = await revoker.run(again)
+    assert outcomes(report.results) == ["skipped", "skipped"]
+    assert revoker.undo_actions(again, report.results) == ()
+
+    # A session revocation the role already had (the console's, at an earlier time) is moved
+    # forward; lifting it would also re-enable every session before that earlier time.
+    create_role(iam, "ci")
+    now = datetime.now(UTC).replace(microsecond=0)
+    earlier = policies.revoke_older_sessions(now - timedelta(hours=1), now=now)
+    iam.put_role_policy(RoleName="ci", PolicyName="AWSRevokeOlderSessions",
+                        PolicyDocument=policies.to_json(earlier))  # fmt: skip
+    role = await revoker.resolve("ci", kind=KeyKind.SHORT_TERM)
+    moved = revoker.plan(role, ["deny_role", "revoke_sessions"], now=now)
+    report = await revoker.run(moved)
+    assert outcomes(report.results) == ["ok", "ok"]
+    assert revoker.undo_actions(moved, report.results) == (Action.ALLOW_ROLE,)
+
+
 # -- revoke_sessions never moves backwards at execute time ------------------------------------
 
 

@@ -419,8 +419,13 @@ def undo_actions(
 ) -> tuple[Action, ...]:
     """What can reverse a plan, in the order an undo plan would run it.
 
-    With `results`, only steps that reached their state (ok, or skipped because it was already
-    there) count: after a partial run, a step that failed left nothing to undo.
+    An undo reverses what this request changed, never what was there before it: with `results`,
+    only steps that changed IAM (ok) count. A step skipped because its state was already there
+    (a key someone else deactivated, a deny another request attached) or one that failed left
+    nothing of this request's to undo. Whatever the results, a deny policy or a session
+    revocation that the target already had when the plan was made is not offered for removal:
+    removing it would re-enable what someone else had stopped (for a session revocation, every
+    session issued before the earlier cutoff as well).
     """
     if results is None:
         done = {step.action for step in plan.steps}
@@ -428,9 +433,23 @@ def undo_actions(
         done = {
             plan.steps[r.index].action
             for r in results
-            if r.outcome is not StepOutcome.ERROR and 0 <= r.index < len(plan.steps)
+            if r.outcome is StepOutcome.OK and 0 <= r.index < len(plan.steps)
         }
+    done = {d for d in done if not _was_already_there(plan, d)}
     return tuple(a for a in ORDER if any(REVERSAL.get(d) is a for d in done))
+
+
+def _was_already_there(plan: RevocationPlan, action: Action) -> bool:
+    facts = plan.target.facts
+    if facts is None:
+        return False
+    if action is Action.DENY_USER:
+        return facts.user_denied
+    if action is Action.DENY_ROLE:
+        return facts.role_denied
+    if action is Action.REVOKE_SESSIONS:
+        return facts.session_revocation_time is not None
+    return False
 
 
 __all__ = ["ORDER", "parse_actions", "plan", "secret_name", "undo_actions"]

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LongTermKey, boto_session
+from conftest import LongTermKey, boto_session, create_long_term_key
 from slack_flow import (
     action_ids,
     click,
     current,
     newest_request,
+    open_modal,
     request_for_key,
+    submit,
     wait_final,
 )
 
@@ -561,6 +563,37 @@ async def test_undo_deny_user_removes_the_inline_policy(sb: Sandbox) -> None:
     assert iam.list_user_policies(UserName=key.user_name)["PolicyNames"] == []
     assert key_statuses(sb, key) == ["Active"]
     assert "Step 1 of 1 done: DeleteUserPolicy" in thread_texts(sb, undo)
+
+
+async def test_no_undo_of_what_the_request_did_not_change(sb: Sandbox) -> None:
+    # The key was already deactivated (by the console, or another request): this request's step
+    # is skipped, so its Undo must not offer, nor accept, reactivating someone else's revocation.
+    key = create_long_term_key(iam_client(), "leaky")
+    iam_client().update_service_specific_credential(
+        UserName=key.user_name, ServiceSpecificCredentialId=key.credential_id, Status="Inactive"
+    )
+    before = len(sb.api.messages(CHANNEL))
+    view = await open_modal(sb, text=key.credential_id)
+    assert (await submit(sb, view, actions=("deactivate",))).status == 200
+    message = await newest_request(sb, before)
+    await click(sb, APPROVER, message, ids.APPROVE_ACTION)
+    final = await wait_final(sb, message)
+    assert ": completed." in final.text
+    assert action_ids(final) == []
+
+    # A crafted click asking for it anyway (the value an Undo button would carry).
+    action_id = f"{ids.UNDO_ACTION_PREFIX}:{Action.REACTIVATE.value}"
+    await click(
+        sb,
+        REQUESTER,
+        message,
+        action_id,
+        value=undo_value(request_id(message), Action.REACTIVATE),
+    )
+    assert "offers no reactivate now" in await told_privately(sb, REQUESTER)
+    assert len(sb.api.messages(CHANNEL)) == before + 1
+    assert await sb.services.requests.list_pending() == []
+    assert key_statuses(sb, key) == ["Inactive"]
 
 
 async def test_the_same_undo_click_delivered_twice_asks_once(sb: Sandbox) -> None:
