@@ -3,7 +3,6 @@ every check happens here, on the server, whatever the message showed."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -27,10 +26,6 @@ def _click(body: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def register(app: AsyncApp, h: Handlers) -> None:
-    # One undo request per click, even when the click arrives twice at once: the check for an
-    # undo already waiting and the creation of a new one must not interleave (in this replica).
-    undo_lock = asyncio.Lock()
-
     async def refuse(user: str, channel: str, message: str) -> None:
         blocks, text = refusal(message)
         await h.channel.client.chat_postEphemeral(
@@ -85,10 +80,9 @@ def register(app: AsyncApp, h: Handlers) -> None:
             return
         with log_context(request_id=request_id, actor=user, action=f"undo:{reversal.value}"):
             try:
-                async with undo_lock:
-                    original, undo_request = await _request_undo(
-                        h, request_id, reversal, user, channel
-                    )
+                # A click delivered twice, to one replica or two, makes one request: the hub
+                # derives an undo's id, so the store's create lets one delivery win.
+                original, undo_request = await _request_undo(h, request_id, reversal, user, channel)
             except RevokerError as exc:
                 await refuse(user, channel, exc.message)
                 return

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import LongTermKey, boto_session
-from slack_flow import action_ids, click, current, request_for_key, wait_final
+from slack_flow import action_ids, click, current, newest_request, request_for_key, wait_final
 
 from bot.audit import EventType
 from bot.requests import RequestStatus, RevocationRequest
@@ -123,6 +123,10 @@ def rendezvous(
 
 def approving(old: RevocationRequest, new: RevocationRequest, *_: Any) -> bool:
     return old.status is RequestStatus.PENDING and new.status is RequestStatus.APPROVED
+
+
+def creating_undo(request: RevocationRequest, *_: Any) -> bool:
+    return request.undo_of is not None
 
 
 def request_id(message: Message) -> str:
@@ -278,3 +282,48 @@ async def test_the_same_click_delivered_to_both_replicas_runs_the_plan_once(
     assert key_statuses(key) == ["Inactive"]
     assert len(a.box.api.messages(CHANNEL)) == 1
     assert current(a.box, message).text == final.text
+
+
+async def test_the_same_undo_click_delivered_to_both_replicas_asks_once(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    key, original = await request_for_key(a.box)
+    await click(a.box, APPROVER, original, ids.APPROVE_ACTION)
+    await wait_final(a.box, original)
+    undo_id = f"{ids.UNDO_ACTION_PREFIX}:reactivate"
+    as_clicked = a.box.api.message_api(CHANNEL, original.ts)
+    rendezvous(a, b, "create", creating_undo)
+
+    await asyncio.gather(
+        click(a.box, REQUESTER, original, undo_id, message=as_clicked),
+        click(b.box, REQUESTER, original, undo_id, message=as_clicked, retry_num=1),
+    )
+    said = shown(await told_privately(a.box, REQUESTER))  # the other delivery was refused
+    await a.box.api.wait_for(
+        lambda: any("asked for an undo" in t for t in thread_texts(a.box, original)),
+        what="undo noted in the original thread",
+    )
+
+    pending = await b.box.services.requests.list_pending()
+    assert [r.undo_of for r in pending] == [request_id(original)], [r.id for r in pending]
+    (undo,) = pending
+    messages = a.box.api.messages(CHANNEL)
+    assert [request_id(m) for m in messages] == [request_id(original), undo.id]
+    assert f"{undo.id} already asks for this undo" in said
+    assert [t for t in thread_texts(a.box, original) if "asked for an undo" in t] == [
+        f"<@{REQUESTER}> asked for an undo: {undo.id}."
+    ]
+    assert key_statuses(key) == ["Inactive"]
+
+    # Once that undo has ended, the button asks for a new one (the next derived id).
+    undo_message = messages[1]
+    await click(b.box, REQUESTER, undo_message, ids.CANCEL_ACTION)
+    await a.box.api.wait_for(
+        lambda: ": cancelled." in current(a.box, undo_message).text, what="undo cancelled"
+    )
+    await click(b.box, REQUESTER, original, undo_id, message=as_clicked)
+    again = await newest_request(a.box, 2)
+    assert request_id(again) not in (request_id(original), undo.id)
+    assert (await stored(a, again)).undo_of == request_id(original)
+    assert [r.id for r in await a.box.services.requests.list_pending()] == [request_id(again)]
