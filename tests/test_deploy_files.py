@@ -421,6 +421,10 @@ def test_policy_is_least_privilege_shaped(policy: dict[str, Any]) -> None:
     protect = by_sid["ProtectRevokerRoles"]
     assert protect["Effect"] == "Deny"
     assert {"iam:PutRolePolicy", "iam:DeleteRolePolicy"} <= set(_as_list(protect["Action"]))
+    # The guards refuse the same roles before an approver is asked.
+    from bot.revocation.guards import REVOKER_ROLE_PREFIX
+
+    assert _as_list(protect["Resource"]) == [f"arn:aws:iam::*:role/{REVOKER_ROLE_PREFIX}*"]
 
 
 def test_target_account_trust_policy_requires_the_external_id() -> None:

@@ -62,6 +62,38 @@ async def test_the_role_the_bot_runs_as_is_refused(iam: Any, moto_aws: None) -> 
     assert revoker.plan(other, ["revoke_sessions"]).steps
 
 
+async def test_the_bots_own_role_is_refused_for_removals_too(iam: Any, moto_aws: None) -> None:
+    # An undo (allow_role, lift_session_revocation) on the role the bot runs as would remove a
+    # guard someone else put there; IAM's ProtectRevokerRoles deny would refuse it after approval.
+    create_role(iam, "Revoker")
+    # IAM names ignore case: the session's ARN may spell the role otherwise than GetRole does.
+    settings = make_settings(
+        accounts={"main": {"account_id": "123456789012",
+                           "role_arn": "arn:aws:iam::123456789012:role/revoker"}}
+    )  # fmt: skip
+    revoker = Revoker(settings, new_clients(settings), settle_delays=())
+    target = await revoker.resolve("Revoker", kind=KeyKind.SHORT_TERM, account="main")
+    assert target.facts is not None and target.facts.caller_role_name == "revoker"
+    for action in ("allow_role", "lift_session_revocation", "deny_role"):
+        with pytest.raises(Refused) as e:
+            revoker.plan(target, [action])
+        assert "the role this bot runs as" in e.value.message
+
+
+async def test_the_revoker_roles_the_deploy_policy_protects_are_refused(
+    iam: Any, revoker: Revoker
+) -> None:
+    # Not the role the bot runs as here, but one ProtectRevokerRoles covers (another replica's,
+    # or the role it assumes in a target account): refused before anyone is asked to approve.
+    for name in ("BedrockKeyRevoker", "bedrockkeyrevoker-staging"):
+        create_role(iam, name)
+        target = await revoker.resolve(name, kind=KeyKind.SHORT_TERM)
+        for action in ("revoke_sessions", "deny_role", "allow_role", "lift_session_revocation"):
+            with pytest.raises(Refused) as e:
+                revoker.plan(target, [action])
+            assert "one of this tool's own roles" in e.value.message
+
+
 async def test_akia_signed_key_refuses_revoke_sessions_and_deny_user_works(
     iam: Any, revoker: Revoker
 ) -> None:

@@ -25,6 +25,10 @@ from bot.revocation.model import (
 IDENTITY_CENTER_PREFIX = "AWSReservedSSO_"
 IDENTITY_CENTER_PATH = "/aws-reserved/sso.amazonaws.com/"
 SERVICE_LINKED_PATH_PREFIX = "/aws-service-role/"
+# The roles this tool runs as and assumes in target accounts: deploy/iam-policy.json's
+# ProtectRevokerRoles denies Put/DeleteRolePolicy on role/BedrockKeyRevoker*, and the guard refuses
+# the same roles before an approver is asked (IAM names ignore case).
+REVOKER_ROLE_PREFIX = "BedrockKeyRevoker"
 
 CREDENTIAL_ACTIONS = frozenset({Action.DEACTIVATE, Action.RESET, Action.DELETE, Action.REACTIVATE})
 USER_ACTIONS = frozenset({Action.DENY_USER, Action.ALLOW_USER})
@@ -165,14 +169,25 @@ def check_role(target: Target, actions: tuple[Action, ...]) -> None:
             field="role",
         )
     facts = target.facts
-    if (
-        facts is not None
-        and facts.caller_role_name == role.name
-        and any(a in ROLE_REVOKING for a in role_actions)
-    ):
+    own = facts.caller_role_name if facts is not None else None
+    if own is not None and own.lower() == role.name.lower():
+        if any(a in ROLE_REVOKING for a in role_actions):
+            raise Refused(
+                f"Role {role.name} is the role this bot runs as; revoking it would lock the bot "
+                "out (and every other session of it) before the job is done.",
+                suggestion="Do it from the IAM console with another identity.",
+                field="role",
+            )
         raise Refused(
-            f"Role {role.name} is the role this bot runs as; revoking it would lock the bot out "
-            "(and every other session of it) before the job is done.",
+            f"Role {role.name} is the role this bot runs as; it does not remove policies from "
+            "its own role (one may be a guard someone else put there).",
+            suggestion="Do it from the IAM console with another identity.",
+            field="role",
+        )
+    if role.name.lower().startswith(REVOKER_ROLE_PREFIX.lower()):
+        raise Refused(
+            f"Role {role.name} is one of this tool's own roles ({REVOKER_ROLE_PREFIX}*, which its "
+            "IAM policy forbids it to change); changing it could lock the bot out of an account.",
             suggestion="Do it from the IAM console with another identity.",
             field="role",
         )
