@@ -254,8 +254,14 @@ def test_the_bots_own_role_is_refused() -> None:
         with pytest.raises(Refused) as e:
             plan(role_target("revoker"), [action], now=NOW)
         assert "the role this bot runs as" in e.value.message
-    # Giving back is allowed: it cannot lock the bot out.
-    assert plan(role_target("revoker"), ["allow_role"], now=NOW).steps
+    # Giving back is refused too: it cannot lock the bot out, but a session revocation or deny on
+    # the bot's own role may be someone's guard against the bot's leaked credentials (and the
+    # deploy policy's ProtectRevokerRoles makes IAM refuse DeleteRolePolicy there anyway).
+    for action in ("allow_role", "lift_session_revocation"):
+        with pytest.raises(Refused) as e:
+            plan(role_target("revoker"), [action], now=NOW)
+        assert "the role this bot runs as" in e.value.message
+    assert plan(role_target("ci"), ["allow_role"], now=NOW).steps
 
 
 def test_revoke_sessions_refused_for_akia_signed_key_suggests_deny_user() -> None:
