@@ -77,6 +77,9 @@ def check_startup(settings: Settings) -> None:
 class RevokerApp:
     bolt: AsyncApp
     handlers: Handlers
+    # False only for a Socket Mode app: Bolt then skips signature checks, so it must never be
+    # given HTTP requests (web_application refuses to route Slack events to it).
+    verifies_signatures: bool = True
 
     async def expire_due(self) -> int:
         """End pending requests past their TTL and tell their threads. Returns how many."""
@@ -118,7 +121,7 @@ def build_app(services: Services, client: AsyncWebClient | None = None) -> Revok
         services=services, approvers=approvers, channel=RequestChannel(client, services, approvers)
     )
     handlers.register(bolt, h)
-    return RevokerApp(bolt=bolt, handlers=h)
+    return RevokerApp(bolt=bolt, handlers=h, verifies_signatures=not socket)
 
 
 def web_application(
@@ -132,6 +135,11 @@ def web_application(
         ok = await healthy() if healthy else True
         return web.json_response({"ok": ok}, status=200 if ok else 503)
 
+    if slack_events and not app.verifies_signatures:
+        raise ConfigurationError(
+            "A Socket Mode app does not verify request signatures: it cannot serve Slack over "
+            f"HTTP at {EVENTS_PATH}. Set REVOKER_MODE=http and SLACK_SIGNING_SECRET for that."
+        )
     web_app = web.Application(client_max_size=1024 * 1024)
     if slack_events:
         web_app.router.add_post(EVENTS_PATH, events)

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
@@ -22,10 +23,11 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot import keys
 from bot.logs import NOISY_LOGGERS, configure_logging
-from bot.sandbox.harness import APPROVER, BYSTANDER, CHANNEL, REQUESTER, Sandbox
+from bot.sandbox.harness import APPROVER, BYSTANDER, CHANNEL, REQUESTER, Sandbox, sandbox
 from bot.sandbox.slack_api import View
 from bot.sandbox.slack_driver import Response, checkboxes, plain_text_input
 from bot.views import ids
+from handlers.app import ConfigurationError
 
 JsonDict = dict[str, Any]
 FORM = "application/x-www-form-urlencoded"
@@ -203,6 +205,14 @@ async def test_request_without_signature_headers_is_rejected(
     assert response.status == 401
     assert _calls_since(sb, before) == []
     assert sb.api.views() == []
+
+
+async def test_a_socket_mode_app_is_never_served_over_http(aws_server: str, tmp_path: Path) -> None:
+    # Socket Mode turns Bolt's signature check off (its events come over the websocket). Served
+    # at /slack/events anyway, that app would run any unsigned POST: it must refuse to be.
+    with pytest.raises(ConfigurationError, match="does not verify request signatures"):
+        async with sandbox(database_dir=tmp_path, mode="socket", slack_app_token="xapp-1-A-1-x"):
+            pass
 
 
 # --------------------------------------------------------------------------------------------
