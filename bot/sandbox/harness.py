@@ -51,6 +51,16 @@ class Sandbox:
         return boto3.Session(region_name=REGION).client("iam")
 
 
+def workspace(api: SlackApiStandIn) -> None:
+    """The sandbox's channel, people and approver group, on a fresh stand-in."""
+    api.add_channel(CHANNEL, "incident-4242")
+    api.add_user(REQUESTER, "alice", "Alice Responder")
+    api.add_user(APPROVER, "bob", "Bob Approver")
+    api.add_user(BYSTANDER, "carol", "Carol Bystander")
+    api.add_user(GROUP_APPROVER, "dave", "Dave SecOps")
+    api.set_usergroup(APPROVER_GROUP, [GROUP_APPROVER], handle="secops")
+
+
 @contextlib.asynccontextmanager
 async def sandbox(
     *,
@@ -72,12 +82,7 @@ async def sandbox(
         async with contextlib.AsyncExitStack() as owned:
             if api is None:
                 api = await owned.enter_async_context(SlackApiStandIn())
-                api.add_channel(CHANNEL, "incident-4242")
-                api.add_user(REQUESTER, "alice", "Alice Responder")
-                api.add_user(APPROVER, "bob", "Bob Approver")
-                api.add_user(BYSTANDER, "carol", "Carol Bystander")
-                api.add_user(GROUP_APPROVER, "dave", "Dave SecOps")
-                api.set_usergroup(APPROVER_GROUP, [GROUP_APPROVER], handle="secops")
+                workspace(api)
             if signing_secret is None:
                 signing_secret = secrets.token_hex(16)
             values: dict[str, Any] = {
