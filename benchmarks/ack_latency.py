@@ -1,12 +1,23 @@
 """Ack latency: how long Slack waits for the app's HTTP 200, under concurrent load.
 
     python benchmarks/ack_latency.py                      # 200 measured requests of each kind
+    python benchmarks/ack_latency.py --in-process         # the app in this process (comparison)
     python benchmarks/ack_latency.py --requests 500 --warmup 40 --concurrency 20
     python benchmarks/ack_latency.py --write docs/benchmarks.md
 
-The real app (`bot.sandbox.harness.sandbox`: Bolt on aiohttp, served on 127.0.0.1) receives
-signed requests from `concurrency` senders, each sending its next request as soon as the
-previous one is answered. Three kinds are timed, each through the real flow:
+The app runs as production runs it (default): `bedrock-revoker serve` in a process of its own,
+HTTP mode on 127.0.0.1 and a free port, configured only by environment: SLACK_API_URL at the
+Slack Web API stand-in this process serves, AWS_ENDPOINT_URL at moto's HTTP server (a child
+process, with the sandbox's service-specific-credential operations) and fake credentials, a
+SQLite file in a temporary directory, JSON logs to a file in it. The benchmark starts timing
+once serve logs "serving Slack over HTTP" (written after the port is bound), and ends it with
+SIGTERM, checking that serve exits 0 and logs no error while it finishes its in-flight work.
+With `--in-process` the app (`bot.sandbox.harness.sandbox`) shares this process and its event
+loop with the stand-in and the senders instead, as the end-to-end tests run it.
+
+`concurrency` senders send signed requests (the sandbox's driver, as Slack signs them), each
+sending its next request as soon as the previous one is answered. Three kinds are timed, each
+through the real flow:
 
 1. `slash_command`: `/revoke-bedrock-key <key>`; after the ack the app calls `views.open`.
 2. `view_submission`: the opened modal submitted with a reason; after the ack the app resolves
@@ -21,11 +32,12 @@ The time measured runs from the driver starting the POST of the already signed r
 app's whole HTTP response having been read (building and signing the payload is outside it).
 Warm-up rounds run first and are excluded; after every round the app's background work is
 awaited (event-based, via the Slack stand-in's `wait_for`) so rounds do not overlap, and the
-process exits only when every execution has finished.
+app is stopped only when every execution has finished. The CPU time each process used during
+the rounds is reported with the figures (on a small machine they compete for the same cores).
 
-AWS is moto's HTTP server in a child process (default; `--moto thread` runs it in a thread of
-this process, as the e2e tests do, at the cost of sharing the GIL with the app). Slack's Web
-API is the in-process stand-in. Everything is loopback; nothing leaves the machine.
+Bounded: `--timeout` for the whole run, `--drain-timeout` for one round's background work.
+Everything is loopback; nothing leaves the machine; every child process is stopped on the way
+out, also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -35,19 +47,26 @@ import asyncio
 import contextlib
 import contextvars
 import datetime as dt
+import json
 import math
 import os
 import platform
 import re
+import secrets
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import boto3
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `python benchmarks/ack_latency.py` from a plain checkout
@@ -56,11 +75,12 @@ if str(REPO) not in sys.path:  # `python benchmarks/ack_latency.py` from a plain
 from bot.sandbox import iam as sandbox_iam  # noqa: E402
 from bot.sandbox.harness import (  # noqa: E402
     APPROVER,
+    APPROVER_GROUP,
     CHANNEL,
     GROUP_APPROVER,
     REQUESTER,
-    Sandbox,
     sandbox,
+    workspace,
 )
 from bot.sandbox.slack_api import Message, SlackApiStandIn  # noqa: E402
 from bot.sandbox.slack_driver import Response, SlackDriver, plain_text_input  # noqa: E402
@@ -70,8 +90,6 @@ BEDROCK = "bedrock.amazonaws.com"
 REGION = "us-east-1"
 KINDS = ("slash_command", "view_submission", "block_actions (Approve)")
 TARGET_P99_MS = 100.0
-START_MARK = "<!-- ack-latency:start -->"
-END_MARK = "<!-- ack-latency:end -->"
 FINAL_WORDS = ("completed", "partially completed", "failed")
 
 _label: contextvars.ContextVar[str] = contextvars.ContextVar("label", default="")
@@ -144,8 +162,22 @@ class Stats:
 # ---------------------------------------------------------------------- AWS (moto over HTTP)
 
 
-def _aws_environment(endpoint: str) -> None:
+def aws_environment(endpoint: str) -> dict[str, str]:
     """Fake credentials, one region, every boto3 client pointed at the local moto server."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def _use_aws(endpoint: str) -> None:
+    """This process's boto3 (and an in-process app's) on the local moto server, nothing else."""
     for name in (
         "AWS_PROFILE",
         "AWS_SESSION_TOKEN",
@@ -159,18 +191,7 @@ def _aws_environment(endpoint: str) -> None:
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     ):
         os.environ.pop(name, None)
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-    )
+    os.environ.update(aws_environment(endpoint))
 
 
 _MOTO_CHILD = """
@@ -182,12 +203,18 @@ with sandbox_server() as url:
 """
 
 
+@dataclass(frozen=True)
+class Moto:
+    url: str
+    pid: int | None  # None when it runs in a thread of this process
+
+
 @contextlib.contextmanager
-def moto_server(mode: str) -> Iterator[str]:
+def moto_server(mode: str) -> Iterator[Moto]:
     """moto's HTTP server (with the sandbox's credential operations) on 127.0.0.1."""
     if mode == "thread":
         with sandbox_iam.sandbox_server() as url:
-            yield url
+            yield Moto(url, None)
         return
     child = subprocess.Popen(  # noqa: S603 (our own interpreter, a fixed script)
         [sys.executable, "-c", _MOTO_CHILD],
@@ -201,22 +228,22 @@ def moto_server(mode: str) -> Iterator[str]:
         url = child.stdout.readline().strip()
         if not url.startswith("http://127.0.0.1:"):
             raise RuntimeError(f"moto server did not start (got {url!r})")
-        yield url
+        yield Moto(url, child.pid)
     finally:
         if child.stdin is not None:
             child.stdin.close()
         try:
             child.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            child.terminate()
+            child.kill()
             child.wait(timeout=5)
         if child.stdout is not None:
             child.stdout.close()
 
 
-def create_keys(sb: Sandbox, count: int) -> list[str]:
+def create_keys(count: int) -> list[str]:
     """`count` IAM users in moto, each with one Bedrock API key; the leaked key strings."""
-    iam = sb.iam()
+    iam = boto3.Session(region_name=REGION).client("iam")
     keys = []
     for i in range(count):
         user = f"BedrockAPIKey-bench{i:05d}"
@@ -224,6 +251,166 @@ def create_keys(sb: Sandbox, count: int) -> list[str]:
         cred = iam.create_service_specific_credential(UserName=user, ServiceName=BEDROCK)
         keys.append(cred["ServiceSpecificCredential"]["ServiceCredentialSecret"])
     return keys
+
+
+# ---------------------------------------------------------------------- the app under test
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the senders talk to: the app's events URL, its secret and the Slack stand-in."""
+
+    api: SlackApiStandIn
+    app_url: str
+    signing_secret: str
+    pid: int | None  # the app's own process; None when it runs in this one
+    log: Path | None = None
+
+
+@dataclass
+class Stopped:
+    """How the app process ended: SIGTERM, then its in-flight work, then exit."""
+
+    exit_code: int | None = None
+    seconds: float = math.nan
+    log_levels: dict[str, int] = field(default_factory=dict)
+
+
+READY_LINE = "serving Slack over HTTP"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def serve_command() -> list[str]:
+    """`bedrock-revoker serve`, the installed console script of this interpreter's venv."""
+    script = shutil.which("bedrock-revoker", path=str(Path(sys.executable).parent))
+    return [script, "serve"] if script else [sys.executable, "-m", "bot", "serve"]
+
+
+def serve_environment(
+    api: SlackApiStandIn, secret: str, port: int, workdir: Path
+) -> dict[str, str]:
+    """All of serve's configuration, as an operator would set it; nothing else is inherited."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env.update(aws_environment(os.environ["AWS_ENDPOINT_URL"]))
+    env.update(
+        {
+            "SLACK_BOT_TOKEN": api.bot_token,
+            "SLACK_SIGNING_SECRET": secret,
+            "SLACK_API_URL": api.base_url,
+            "REVOKER_MODE": "http",
+            "REVOKER_HOST": "127.0.0.1",
+            "REVOKER_PORT": str(port),
+            "REVOKER_DATABASE_URL": f"sqlite:///{workdir / 'revoker.db'}",
+            "REVOKER_APPROVER_USER_IDS": APPROVER,
+            "REVOKER_APPROVER_USERGROUP_IDS": APPROVER_GROUP,
+            "REVOKER_LOG_FORMAT": "json",
+        }
+    )
+    return env
+
+
+@contextlib.asynccontextmanager
+async def app_process(
+    workdir: Path, stopped: Stopped, *, ready_timeout: float = 30.0, stop_timeout: float = 30.0
+) -> AsyncIterator[Target]:
+    """`bedrock-revoker serve` in its own process against a Slack stand-in served here."""
+    async with SlackApiStandIn() as api:
+        workspace(api)
+        secret = secrets.token_hex(16)
+        port = free_port()
+        log_path = workdir / "serve.log"
+        proc = await asyncio.create_subprocess_exec(
+            *serve_command(),
+            env=serve_environment(api, secret, port, workdir),
+            cwd=workdir,  # no stray .env is read
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            limit=1 << 20,
+        )
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def copy_log() -> None:
+            # The pipe is drained all along (a full pipe would block the app's logging).
+            assert proc.stderr is not None
+            with log_path.open("w") as log:
+                async for raw in proc.stderr:
+                    line = raw.decode(errors="replace")
+                    log.write(line)
+                    if not ready.done() and READY_LINE in line:
+                        ready.set_result(None)
+                    try:
+                        level = str(json.loads(line)["level"])
+                    except (ValueError, KeyError, TypeError):
+                        level = "non-JSON"  # e.g. a traceback the interpreter printed itself
+                    stopped.log_levels[level] = stopped.log_levels.get(level, 0) + 1
+            if not ready.done():
+                ready.set_exception(RuntimeError(f"serve exited before serving; see {log_path}"))
+
+        copier = asyncio.create_task(copy_log())
+        try:
+            async with asyncio.timeout(ready_timeout):
+                await ready
+            print(f"serve is up: pid {proc.pid}, port {port}", file=sys.stderr)
+            yield Target(api, f"http://127.0.0.1:{port}/slack/events", secret, proc.pid, log_path)
+            clock = time.perf_counter()
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(stop_timeout):
+                stopped.exit_code = await proc.wait()
+            stopped.seconds = time.perf_counter() - clock
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await copier
+            copier.cancel()
+            for line in log_path.read_text(errors="replace").splitlines():
+                if not line.startswith("{") or any(
+                    f'"level": "{level}"' in line for level in ("ERROR", "CRITICAL")
+                ):
+                    print(f"serve logged: {line[:500]}", file=sys.stderr)
+
+
+@contextlib.asynccontextmanager
+async def app_in_process() -> AsyncIterator[Target]:
+    async with sandbox() as sb:
+        secret = sb.settings.slack_signing_secret
+        assert secret is not None
+        try:
+            yield Target(sb.api, sb.app_url, secret.get_secret_value(), None)
+        finally:
+            # Bolt runs each listener as a task of its own; the store closes with the
+            # sandbox, so let the last ones return first (also when giving up).
+            await _settle_tasks()
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (this one when `pid` is None)."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def waited_seconds(pid: int | None) -> float:
+    """How long a process's main thread (its event loop) was runnable but had no CPU, so far."""
+    pid = pid or os.getpid()
+    try:
+        return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return math.nan
 
 
 # ---------------------------------------------------------------------- load
@@ -265,16 +452,12 @@ def _final(message: Message | None) -> bool:
 class Flow:
     """The three kinds of request, each fed by what the previous kind produced."""
 
-    sb: Sandbox
+    api: SlackApiStandIn
     driver: TimedDriver
     keys: list[str]
     drain_timeout: float
     views: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)  # request message ts, in posting order
-
-    @property
-    def api(self) -> SlackApiStandIn:
-        return self.sb.api
 
     async def command(self, key: str) -> Response:
         return await self.driver.slash_command(REQUESTER, CHANNEL, text=key)
@@ -338,6 +521,10 @@ class Result:
     wall_seconds: float
     load_before: str = ""
     load_after: str = ""
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds during the rounds
+    rounds_seconds: float = math.nan
+    stopped: Stopped | None = None  # how the app process ended (None: in-process)
+    round_cpu: dict[str, tuple[float, dict[str, tuple[float, float]]]] = field(default_factory=dict)
 
 
 def load_average() -> str:
@@ -354,49 +541,96 @@ async def benchmark(
     warmup: int,
     concurrency: int,
     drain_timeout: float,
-    limit: float,
-    moto_url: str,
+    moto: Moto,
+    in_process: bool,
 ) -> Result:
     started = time.perf_counter()
     load_before = load_average()
     total = warmup + requests
-    async with sandbox() as sb:
-        secret = sb.settings.slack_signing_secret
-        assert secret is not None
-        driver = TimedDriver(
-            sb.app_url, secret.get_secret_value(), sb.api, request_timeout=drain_timeout
-        )
-        async with driver:
-            print(f"creating {total} keys in moto at {moto_url} ...", file=sys.stderr)
-            keys = await asyncio.to_thread(create_keys, sb, total)
-            flow = Flow(sb, driver, keys, drain_timeout)
-            try:
-                async with asyncio.timeout(limit - (time.perf_counter() - started)):
-                    drain = await _rounds(flow, warmup, total, concurrency)
-            finally:
-                # Bolt runs each listener as a task of its own; the store closes with the
-                # sandbox, so let the last ones return first (also when giving up).
-                await _settle_tasks()
+    stopped = None if in_process else Stopped()
+    cpu: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="ack-latency-") as tmp:
+        async with contextlib.AsyncExitStack() as stack:
+            if stopped is None:
+                target = await stack.enter_async_context(app_in_process())
+            else:
+                target = await stack.enter_async_context(app_process(Path(tmp), stopped))
+            driver = TimedDriver(
+                target.app_url, target.signing_secret, target.api, request_timeout=drain_timeout
+            )
+            await stack.enter_async_context(driver)
+            print(f"creating {total} keys in moto at {moto.url} ...", file=sys.stderr)
+            keys = await asyncio.to_thread(create_keys, total)
+            flow = Flow(target.api, driver, keys, drain_timeout)
+            here = "benchmark" if target.pid else "benchmark (with the app)"
+            processes = {"app": target.pid, "moto": moto.pid, here: None}
+            meter = Meter({n: pid for n, pid in processes.items() if n == here or pid})
+            before = meter.now()
+            clock = time.perf_counter()
+            drain = await _rounds(flow, meter, warmup, total, concurrency)
+            rounds_seconds = time.perf_counter() - clock
+            cpu = {name: used - before[name][0] for name, (used, _) in meter.now().items()}
             executions = flow.outcomes(flow.requests)
+            if target.log is not None:
+                print(f"serve's log: {target.log} (removed at exit)", file=sys.stderr)
     stats = [Stats.of(k, [s for s in driver.samples if s.kind == k]) for k in KINDS]
     return Result(
-        stats, executions, drain, time.perf_counter() - started, load_before, load_average()
+        stats,
+        executions,
+        drain,
+        time.perf_counter() - started,
+        load_before,
+        load_average(),
+        cpu,
+        rounds_seconds,
+        stopped,
+        meter.rounds,
     )
 
 
-async def _rounds(flow: Flow, warmup: int, total: int, concurrency: int) -> float:
+@dataclass
+class Meter:
+    """Per process, while one measured round's requests were being acked: CPU time used, and
+    time its event-loop thread was ready to run but waited for a CPU (the machine's doing)."""
+
+    processes: dict[str, int | None]  # name -> pid (None: this process)
+    rounds: dict[str, tuple[float, dict[str, tuple[float, float]]]] = field(default_factory=dict)
+
+    def now(self) -> dict[str, tuple[float, float]]:
+        return {n: (cpu_seconds(pid), waited_seconds(pid)) for n, pid in self.processes.items()}
+
+    @contextlib.asynccontextmanager
+    async def round(self, kind: str) -> AsyncIterator[None]:
+        if not kind:  # warm-up
+            yield
+            return
+        wall, before = time.perf_counter(), self.now()
+        yield
+        after = self.now()
+        self.rounds[kind] = (
+            time.perf_counter() - wall,
+            {
+                name: (after[name][0] - before[name][0], after[name][1] - before[name][1])
+                for name in before
+            },
+        )
+
+
+async def _rounds(flow: Flow, meter: Meter, warmup: int, total: int, concurrency: int) -> float:
     """Warm-up then measured round of each kind; returns the measured backlog's drain time."""
     rounds = (("warm-up", slice(0, warmup)), ("measured", slice(warmup, total)))
 
     for name, part in rounds:
         label = KINDS[0] if name == "measured" else ""
-        await run_round(label, flow.keys[part], flow.command, concurrency)
+        async with meter.round(label):
+            await run_round(label, flow.keys[part], flow.command, concurrency)
         await flow.opened(part.stop)
     flow.views = await flow.opened(total)
 
     for name, part in rounds:
         label = KINDS[1] if name == "measured" else ""
-        await run_round(label, flow.views[part], flow.submission, concurrency)
+        async with meter.round(label):
+            await run_round(label, flow.views[part], flow.submission, concurrency)
         await flow.posted(part.stop)
     flow.requests = messages = await flow.posted(total)
 
@@ -404,7 +638,8 @@ async def _rounds(flow: Flow, warmup: int, total: int, concurrency: int) -> floa
     for name, part in rounds:
         label = KINDS[2] if name == "measured" else ""
         batch = list(enumerate(messages))[part]
-        await run_round(label, batch, flow.approval, concurrency)
+        async with meter.round(label):
+            await run_round(label, batch, flow.approval, concurrency)
         acked = time.perf_counter()
         await flow.finished(messages[part])
         if name == "measured":
@@ -448,6 +683,11 @@ def machine() -> dict[str, str]:
 
 def markdown(result: Result, args: argparse.Namespace, command: str) -> str:
     m = machine()
+    where = (
+        "in this process, sharing its event loop with the Slack stand-in and the senders"
+        if args.in_process
+        else "`bedrock-revoker serve` in its own process (HTTP mode, JSON logs at INFO)"
+    )
     lines = [
         f"Command: `{command}`",
         "",
@@ -456,20 +696,29 @@ def markdown(result: Result, args: argparse.Namespace, command: str) -> str:
         f"{result.load_after} after.",
         "",
         f"Load: {args.concurrency} concurrent senders, {args.requests} measured requests of "
-        f"each kind after {args.warmup} warm-up requests of each kind (excluded); "
-        f"AWS: moto server ({args.moto}); Slack Web API: in-process stand-in.",
+        f"each kind after {args.warmup} warm-up requests of each kind (excluded). App: {where}; "
+        f"AWS: moto server ({args.moto}); Slack Web API: stand-in in the benchmark process.",
         "",
-        "| request | n | errors | p50 ms | p95 ms | p99 ms | max ms | mean ms |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| request | n | errors | p50 ms | p95 ms | p99 ms | max ms | mean ms "
+        "| while acking: CPU used (loop thread waiting for a CPU) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for s in result.stats:
+        wall, used = result.round_cpu.get(s.kind, (math.nan, {}))
+        busy = ", ".join(
+            f"{name} {cpu / wall:.0%} ({waited / wall:.0%})" for name, (cpu, waited) in used.items()
+        )
         lines.append(
             f"| {s.kind} | {s.n} | {s.errors} | {s.p50:.1f} | {s.p95:.1f} | {s.p99:.1f} | "
-            f"{s.max:.1f} | {s.mean:.1f} |"
+            f"{s.max:.1f} | {s.mean:.1f} | {busy} in {wall:.1f} s |"
         )
     worst = max((s.p99 for s in result.stats), default=math.nan)
     verdict = "met" if worst < TARGET_P99_MS else "NOT met"
     done = ", ".join(f"{n} {w}" for w, n in sorted(result.executions.items()))
+    cpu = ", ".join(
+        f"{name} {seconds:.1f} s ({seconds / result.rounds_seconds:.0%} of a CPU)"
+        for name, seconds in result.cpu.items()
+    )
     lines += [
         "",
         f"Target p99 < {TARGET_P99_MS:.0f} ms (Slack allows 3,000 ms): {verdict} "
@@ -477,7 +726,15 @@ def markdown(result: Result, args: argparse.Namespace, command: str) -> str:
         f"Executions after the Approve clicks: {done}; the measured round's backlog drained "
         f"{result.drain_seconds:.1f} s after its last ack. Whole run: "
         f"{result.wall_seconds:.1f} s.",
+        f"CPU time during the {result.rounds_seconds:.1f} s of rounds (warm-up, measured, "
+        f"background work): {cpu}.",
     ]
+    if (stopped := result.stopped) is not None:
+        levels = ", ".join(f"{n} {level}" for level, n in sorted(stopped.log_levels.items()))
+        lines.append(
+            f"Stop: SIGTERM, serve exited {stopped.exit_code} after {stopped.seconds:.2f} s; "
+            f"its log: {levels or 'empty'}."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -492,13 +749,20 @@ p99 under 100 ms with the AWS work of every approval running in the background.
 """
 
 
-def write_doc(path: Path, section: str) -> None:
-    block = f"{START_MARK}\n{section}{END_MARK}"
+def marks(in_process: bool) -> tuple[str, str]:
+    """Each mode has its own generated block in the document."""
+    name = "ack-latency-in-process" if in_process else "ack-latency"
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def write_doc(path: Path, section: str, *, in_process: bool) -> None:
+    start, end = marks(in_process)
+    block = f"{start}\n{section}{end}"
     if path.exists():
         text = path.read_text()
-        if START_MARK in text and END_MARK in text:
-            head, _, rest = text.partition(START_MARK)
-            _, _, tail = rest.partition(END_MARK)
+        if start in text and end in text:
+            head, _, rest = text.partition(start)
+            _, _, tail = rest.partition(end)
             path.write_text(head + block + tail)
             return
         path.write_text(text.rstrip("\n") + "\n\n" + block + "\n")
@@ -515,6 +779,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=200, help="measured requests per kind")
     parser.add_argument("--warmup", type=int, default=20, help="warm-up requests per kind")
     parser.add_argument("--concurrency", type=int, default=20, help="concurrent senders")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the app in this process and event loop (as the e2e tests do) instead of "
+        "as `bedrock-revoker serve` in a process of its own",
+    )
     parser.add_argument(
         "--moto",
         choices=("process", "thread"),
@@ -544,25 +814,26 @@ def command_line(argv: Sequence[str]) -> str:
     return " ".join(["python", "benchmarks/ack_latency.py", *argv])
 
 
-async def _main(args: argparse.Namespace, moto_url: str) -> Result:
-    return await benchmark(
-        requests=args.requests,
-        warmup=args.warmup,
-        concurrency=args.concurrency,
-        drain_timeout=args.drain_timeout,
-        limit=args.timeout,
-        moto_url=moto_url,
-    )
+async def _main(args: argparse.Namespace, moto: Moto) -> Result:
+    async with asyncio.timeout(args.timeout):
+        return await benchmark(
+            requests=args.requests,
+            warmup=args.warmup,
+            concurrency=args.concurrency,
+            drain_timeout=args.drain_timeout,
+            moto=moto,
+            in_process=args.in_process,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     # moto starts and stops outside the event loop: its start-up never stalls the app's loop.
-    with moto_server(args.moto) as url:
-        _aws_environment(url)
+    with moto_server(args.moto) as moto:
+        _use_aws(moto.url)
         try:
-            result = asyncio.run(_main(args, url))
+            result = asyncio.run(_main(args, moto))
         except TimeoutError:
             print(f"gave up after --timeout {args.timeout:g} s", file=sys.stderr)
             return 2
@@ -578,11 +849,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = markdown(result, args, command_line(shown))
     print(report)
     if args.write:
-        write_doc(args.write, report)
+        write_doc(args.write, report, in_process=args.in_process)
         print(f"wrote {args.write}", file=sys.stderr)
     failed = sum(s.errors for s in result.stats) + sum(
         n for w, n in result.executions.items() if w != "completed"
     )
+    stopped = result.stopped
+    if stopped is not None and (
+        stopped.exit_code != 0
+        or any(stopped.log_levels.get(level) for level in ("ERROR", "CRITICAL", "non-JSON"))
+    ):
+        failed += 1
     return 1 if failed else 0
 
 
