@@ -641,6 +641,10 @@ class RequestService:
 
     async def _transact(self, request_id: str, step: _Step, now: datetime | None = None) -> Outcome:
         """Read, decide, compare-and-set; on a lost race read again and decide again."""
+        if not validation.REQUEST_ID.fullmatch(request_id):
+            # The id came from a button value or a form's metadata: checked before any store
+            # read, and never quoted back (a refusal keeps mentions, so it could carry one).
+            return Outcome(code=OutcomeCode.NOT_FOUND, message="That is not a request id.")
         for _ in range(self._max_attempts):
             req = await self._store.get(request_id)
             if req is None:

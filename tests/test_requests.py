@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
-from test_store import T0, Clock, make_plan
+from conftest import T0, Clock, make_plan
 
 from bot.audit import EventType, verify_lines
 from bot.errors import InvalidInput, NotFound
@@ -31,7 +29,7 @@ from bot.revocation.model import (
     StepResult,
     Verification,
 )
-from bot.store import RequestStore, open_store
+from bot.store import RequestStore
 
 REQUESTER, ALICE, BOB, CAROL, MALLORY = "U_REQ", "U_ALICE", "U_BOB", "U_CAROL", "U_MALLORY"
 APPROVERS = {ALICE, BOB, CAROL}
@@ -48,18 +46,6 @@ class Approvers:
     async def __call__(self, user_id: str) -> bool:
         self.asked.append(user_id)
         return user_id in self.members
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RequestStore]:
-    s = open_store(f"sqlite:///{tmp_path}/revoker.db")
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
@@ -167,6 +153,19 @@ async def test_attach_message_records_the_ts_once(hub: RequestService) -> None:
 async def test_approve_unknown_request(hub: RequestService) -> None:
     out = await hub.approve("R-00000000", ALICE, Approvers())
     assert out.code is OutcomeCode.NOT_FOUND and not out.changed
+
+
+async def test_a_malformed_request_id_is_refused_without_being_quoted(
+    hub: RequestService,
+) -> None:
+    for bad in ("R-1 <@U0CAROL> <!channel>", "", "x" * 2000):
+        for out in (
+            await hub.approve(bad, ALICE, Approvers()),
+            await hub.reject(bad, ALICE, Approvers()),
+            await hub.cancel(bad, REQUESTER),
+        ):
+            assert out.code is OutcomeCode.NOT_FOUND and not out.changed
+            assert out.message == "That is not a request id."
 
 
 async def test_first_valid_approval_approves(hub: RequestService, clock: Clock) -> None:
