@@ -14,6 +14,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 EXPIRY_SWEEP_SECONDS = 30.0
+WEB_API_TIMEOUT_SECONDS = 30  # slack_sdk's default; a shared session applies its own timeout
 
 HealthCheck = Callable[[], Awaitable[bool]]
 
@@ -45,12 +47,21 @@ class ConfigurationError(Exception):
     """The app cannot start as configured; the message names the variable to set."""
 
 
-def web_client(settings: Settings) -> AsyncWebClient:
+def web_session(timeout: float = WEB_API_TIMEOUT_SECONDS) -> aiohttp.ClientSession:
+    """One HTTP session (a connection pool) for every Web API call the app makes. Without it,
+    slack_sdk opens a new session and TCP (and TLS) connection for each call. Create it inside
+    the running event loop and close it after the last call."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
+
+
+def web_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
     if settings.slack_bot_token is None:
         raise ConfigurationError("SLACK_BOT_TOKEN is not set.")
     return AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
+        timeout=WEB_API_TIMEOUT_SECONDS,
+        session=session,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
@@ -100,10 +111,16 @@ class _ClientCarriesTheToken(logging.Filter):
 logging.getLogger("slack_bolt.AsyncApp").addFilter(_ClientCarriesTheToken())
 
 
-def build_app(services: Services, client: AsyncWebClient | None = None) -> RevokerApp:
+def build_app(
+    services: Services,
+    client: AsyncWebClient | None = None,
+    *,
+    session: aiohttp.ClientSession | None = None,
+) -> RevokerApp:
+    """`session`: the HTTP session the app's Web API client uses (see `web_session`)."""
     settings = services.settings
     check_startup(settings)
-    client = client or web_client(settings)
+    client = client or web_client(settings, session)
     socket = settings.serve_mode == "socket"
     bolt = AsyncApp(
         client=client,
@@ -181,8 +198,15 @@ async def sweep_expired(app: RevokerApp, every: float = EXPIRY_SWEEP_SECONDS) ->
 
 async def serve(services: Services) -> None:
     """Run until SIGTERM or SIGINT (a container stop or Ctrl-C), then close cleanly."""
-    settings = services.settings
-    app = build_app(services)
+    try:
+        async with web_session() as session:
+            await _serve(build_app(services, session=session))
+    finally:
+        await services.store.close()
+
+
+async def _serve(app: RevokerApp) -> None:
+    settings = app.handlers.services.settings
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -214,4 +238,3 @@ async def serve(services: Services) -> None:
         log.info("stopping")
     finally:
         sweeper.cancel()
-        await services.store.close()

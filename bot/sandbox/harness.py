@@ -26,7 +26,7 @@ from bot.requests import utcnow
 from bot.sandbox.slack_api import SlackApiStandIn
 from bot.sandbox.slack_driver import SlackDriver
 from bot.services import Services, build_services
-from handlers.app import RevokerApp, build_app, running
+from handlers.app import RevokerApp, build_app, running, web_session
 
 CHANNEL = "C0INCIDENT"
 REQUESTER = "U0ALICE"
@@ -102,7 +102,8 @@ async def sandbox(
                 clients=AwsClients(config, session=boto3.Session(region_name=REGION)),
                 clock=clock,
             )
-            client = AsyncWebClient(token=api.bot_token, base_url=api.base_url)
+            session = await owned.enter_async_context(web_session())
+            client = AsyncWebClient(token=api.bot_token, base_url=api.base_url, session=session)
             app = build_app(services, client=client)
             try:
                 async with running(app, "127.0.0.1", 0) as port:
