@@ -12,13 +12,17 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.listener.async_listener_start_handler import AsyncListenerStartHandler
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -38,6 +42,8 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 EXPIRY_SWEEP_SECONDS = 30.0
+# How long a stop (SIGTERM) waits for work already acked, such as an execution, before closing.
+STOP_GRACE_SECONDS = 20.0
 WEB_API_TIMEOUT_SECONDS = 30  # slack_sdk's default; a shared session applies its own timeout
 
 HealthCheck = Callable[[], Awaitable[bool]]
@@ -91,6 +97,29 @@ class RevokerApp:
     # False only for a Socket Mode app: Bolt then skips signature checks, so it must never be
     # given HTTP requests (web_application refuses to route Slack events to it).
     verifies_signatures: bool = True
+    # The tasks Bolt runs listeners in. Once a listener has acked, the HTTP response no longer
+    # waits for it (an execution runs on for seconds), so shutdown waits for them: `settle`.
+    listeners: set[asyncio.Task[Any]] = field(default_factory=set, compare=False, repr=False)
+
+    async def settle(self, grace: float = STOP_GRACE_SECONDS) -> int:
+        """Let listener work still running finish, for up to `grace` seconds, then cancel what
+        is left. Returns how many were cancelled. Call it once no new requests arrive."""
+        running = {t for t in self.listeners if not t.done()}
+        if running:
+            log.info("waiting for %d listener(s) to finish", len(running))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while running and (remaining := deadline - loop.time()) > 0:
+            await asyncio.wait(running, timeout=remaining)
+            running = {t for t in self.listeners if not t.done()}  # and any they started
+        if running:
+            log.warning(
+                "%d listener(s) still running after %.0f s; cancelling them", len(running), grace
+            )
+            for task in running:
+                task.cancel()
+            await asyncio.wait(running, timeout=1.0)
+        return len(running)
 
     async def expire_due(self) -> int:
         """End pending requests past their TTL and tell their threads. Returns how many."""
@@ -138,7 +167,26 @@ def build_app(
         services=services, approvers=approvers, channel=RequestChannel(client, services, approvers)
     )
     handlers.register(bolt, h)
-    return RevokerApp(bolt=bolt, handlers=h, verifies_signatures=not socket)
+    app = RevokerApp(bolt=bolt, handlers=h, verifies_signatures=not socket)
+    runner = bolt.listener_runner
+    runner.listener_start_handler = _TrackListeners(runner.listener_start_handler, app.listeners)
+    return app
+
+
+class _TrackListeners(AsyncListenerStartHandler):
+    """Bolt calls its start handler in the task it has just started for a listener: remember
+    that task until it ends."""
+
+    def __init__(self, inner: AsyncListenerStartHandler, tasks: set[asyncio.Task[Any]]) -> None:
+        self._inner = inner
+        self._tasks = tasks
+
+    async def handle(self, request: AsyncBoltRequest, response: BoltResponse | None) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        await self._inner.handle(request=request, response=response)
 
 
 def web_application(
@@ -197,7 +245,8 @@ async def sweep_expired(app: RevokerApp, every: float = EXPIRY_SWEEP_SECONDS) ->
 
 
 async def serve(services: Services) -> None:
-    """Run until SIGTERM or SIGINT (a container stop or Ctrl-C), then close cleanly."""
+    """Run until SIGTERM or SIGINT (a container stop or Ctrl-C), then stop cleanly: no new
+    requests, work already acked finishes (up to STOP_GRACE_SECONDS), then the store closes."""
     try:
         async with web_session() as session:
             await _serve(build_app(services, session=session))
@@ -238,3 +287,6 @@ async def _serve(app: RevokerApp) -> None:
         log.info("stopping")
     finally:
         sweeper.cancel()
+        # No new requests now; what was acked gets to finish before the store closes.
+        await asyncio.wait([sweeper])
+        await app.settle()

@@ -111,4 +111,6 @@ async def sandbox(
                     async with SlackDriver(url, signing_secret, api) as driver:
                         yield Sandbox(api, driver, app, services, config, url)
             finally:
+                # As serve does: what was acked finishes before the store closes.
+                await app.settle()
                 await services.store.close()
