@@ -360,7 +360,8 @@ async def app_process(
             print(f"serve is up: pid {proc.pid}, port {port}", file=sys.stderr)
             yield Target(api, f"http://127.0.0.1:{port}/slack/events", secret, proc.pid, log_path)
             clock = time.perf_counter()
-            proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # it may have ended by itself
+                proc.send_signal(signal.SIGTERM)
             async with asyncio.timeout(stop_timeout):
                 stopped.exit_code = await proc.wait()
             stopped.seconds = time.perf_counter() - clock
