@@ -113,7 +113,9 @@ class RequestChannel:
                 log.info("not executing: %s", started.message)
                 return started.request or req
             req = started.request
-            await self.refresh(req)
+            # No redraw here: the approval's redraw (buttons gone, who approved and when) is
+            # already in Slack, and says the plan is running. One Slack call fewer between the
+            # approval and the first IAM call.
             clock = time.monotonic()
             report = await self.services.revoker.run(req.plan, request_id=req.id)
             elapsed = time.monotonic() - clock

@@ -60,7 +60,7 @@ EXPIRED = RequestStatus.EXPIRED
 
 STATUS_LINES: dict[str, str] = {
     PENDING: ":hourglass_flowing_sand: *Waiting for approval*",
-    APPROVED: ":white_check_mark: *Approved*, about to run",
+    APPROVED: ":white_check_mark: *Approved*: running, each step is posted in the thread",
     EXECUTING: ":gear: *Running*: each step is posted in the thread",
     COMPLETED: ":white_check_mark: *Completed*",
     PARTIAL: ":warning: *Partially completed*: see the thread for what did not",
