@@ -239,8 +239,6 @@ class Outcome(Frozen):
         return self.code in _DONE
 
 
-ApprovalOutcome = Outcome
-
 IsApprover = Callable[[str], Awaitable[bool]]
 Clock = Callable[[], datetime]
 
