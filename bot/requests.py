@@ -464,7 +464,7 @@ class RequestService:
         channel_id: str | None = None,
     ) -> Outcome:
         approver: bool | None = None
-        clean_note = redact_secrets(note.strip()) if note and note.strip() else None
+        clean_note = _clean_note(note)
 
         async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
             nonlocal approver
@@ -488,18 +488,7 @@ class RequestService:
                     "Cancel it instead if it is no longer needed.",
                     req,
                 )
-            return _Change(
-                advance(
-                    req,
-                    RequestStatus.REJECTED,
-                    decided_by=user_id,
-                    decided_at=now,
-                    decision_note=clean_note,
-                ),
-                OutcomeCode.REJECTED,
-                f"Rejected by {self._name(user_id)} at {format_time(now)}.",
-                [(EventType.REJECTED, user_id, {"note": clean_note})],
-            )
+            return self._end(req, RequestStatus.REJECTED, user_id, now, clean_note)
 
         return await self._transact(request_id, step)
 
@@ -511,7 +500,7 @@ class RequestService:
         *,
         channel_id: str | None = None,
     ) -> Outcome:
-        clean_note = redact_secrets(note.strip()) if note and note.strip() else None
+        clean_note = _clean_note(note)
 
         async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
             if (elsewhere := _channel_gate(req, channel_id)) is not None:
@@ -524,18 +513,7 @@ class RequestService:
                     f"Only the requester ({self._name(req.requester)}) can cancel this request.",
                     req,
                 )
-            return _Change(
-                advance(
-                    req,
-                    RequestStatus.CANCELLED,
-                    decided_by=user_id,
-                    decided_at=now,
-                    decision_note=clean_note,
-                ),
-                OutcomeCode.CANCELLED,
-                f"Cancelled by {self._name(user_id)} at {format_time(now)}.",
-                [(EventType.CANCELLED, user_id, {"note": clean_note})],
-            )
+            return self._end(req, RequestStatus.CANCELLED, user_id, now, clean_note)
 
         return await self._transact(request_id, step)
 
@@ -606,6 +584,22 @@ class RequestService:
             return self._expire(req, now)
         return None
 
+    def _end(
+        self,
+        req: RevocationRequest,
+        status: RequestStatus,
+        user_id: str,
+        now: datetime,
+        note: str | None,
+    ) -> _Change:
+        """A pending request rejected or cancelled by a person: who, when, their note, one event."""
+        return _Change(
+            advance(req, status, decided_by=user_id, decided_at=now, decision_note=note),
+            OutcomeCode(status.value),
+            f"{status.value.capitalize()} by {self._name(user_id)} at {format_time(now)}.",
+            [(EventType(status.value), user_id, {"note": note})],
+        )
+
     def _expire(self, req: RevocationRequest, now: datetime) -> _Change:
         new = advance(req, RequestStatus.EXPIRED, decided_at=req.expires_at)
         data = {"expires_at": req.expires_at.isoformat(), "approvals": len(req.approvals)}
@@ -669,6 +663,11 @@ class RequestService:
             code=OutcomeCode.BUSY,
             message="Too many people changed this request at once; please try again.",
         )
+
+
+def _clean_note(note: str | None) -> str | None:
+    """A reject or cancel note as stored: stripped, secrets redacted; None when blank."""
+    return redact_secrets(note.strip()) if note and note.strip() else None
 
 
 def _refuse(code: OutcomeCode, message: str, req: RevocationRequest) -> Outcome:
