@@ -382,15 +382,11 @@ async def app_process(
 
 @contextlib.asynccontextmanager
 async def app_in_process() -> AsyncIterator[Target]:
+    # The sandbox, like serve, lets listener work still running finish before it closes.
     async with sandbox() as sb:
         secret = sb.settings.slack_signing_secret
         assert secret is not None
-        try:
-            yield Target(sb.api, sb.app_url, secret.get_secret_value(), None)
-        finally:
-            # Bolt runs each listener as a task of its own; the store closes with the
-            # sandbox, so let the last ones return first (also when giving up).
-            await _settle_tasks()
+        yield Target(sb.api, sb.app_url, secret.get_secret_value(), None)
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -646,12 +642,6 @@ async def _rounds(flow: Flow, meter: Meter, warmup: int, total: int, concurrency
         if name == "measured":
             drain = time.perf_counter() - acked
     return drain
-
-
-async def _settle_tasks(limit: float = 10.0) -> None:
-    others = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
-    if others:
-        await asyncio.wait(others, timeout=limit)
 
 
 # ---------------------------------------------------------------------- report
