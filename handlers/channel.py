@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.logs import log_context
 from bot.requests import OutcomeCode, RequestStatus, RevocationRequest
-from bot.revocation.model import Action, IamCall, StepOutcome
+from bot.revocation.model import Action, ExecutionReport, IamCall, StepOutcome
 from bot.services import Services
 from bot.views import (
     Rendered,
@@ -122,21 +122,8 @@ class RequestChannel:
             # Recorded before anything is posted: a Slack outage must not leave it "executing".
             finished = await self.services.requests.finish(req.id, report)
             req = finished.request or req
-            steps = len(req.plan.steps)
-            replies = [
-                step_reply(result, req.plan.steps[result.index], total=steps)
-                for result in report.results
-            ]
-            replies.append(verification_reply(report.verification))
-            ok = {r.index for r in report.results if r.outcome is not StepOutcome.ERROR}
-            attached = {
-                _where(call): doc
-                for i, call in enumerate(req.plan.steps)
-                if i in ok and (doc := call.policy_document) is not None
-            }
-            replies.append(summary_reply(report.status, elapsed, attached, request_id=req.id))
             try:
-                for rendered in replies:
+                for rendered in _report_replies(req, report, elapsed):
                     await self.reply(req, rendered)
                 await self.refresh(req)
             except SlackApiError as exc:
@@ -151,6 +138,24 @@ class RequestChannel:
                         await self.refresh(original)
             log.info("request finished: %s", report.status)
             return req
+
+
+def _report_replies(
+    req: RevocationRequest, report: ExecutionReport, elapsed: float
+) -> list[Rendered]:
+    """The thread's account of a run: each step, the verification, then the summary with every
+    policy document that was attached."""
+    steps = req.plan.steps
+    replies = [step_reply(r, steps[r.index], total=len(steps)) for r in report.results]
+    replies.append(verification_reply(report.verification))
+    ok = {r.index for r in report.results if r.outcome is not StepOutcome.ERROR}
+    attached = {
+        _where(call): doc
+        for i, call in enumerate(steps)
+        if i in ok and (doc := call.policy_document) is not None
+    }
+    replies.append(summary_reply(report.status, elapsed, attached, request_id=req.id))
+    return replies
 
 
 def _where(call: IamCall) -> str:
