@@ -1,4 +1,5 @@
-"""Shared fixtures: AWS on moto (in-process or as a local server), settings, clients, revoker.
+"""Shared fixtures: AWS on moto (in-process or as a local server), settings, clients, revoker;
+requests (a plan, a request, a clock the test moves, a SQLite store).
 
 moto lacks the service-specific credential operations; `bot.sandbox.iam.install()` adds them
 (and fault injection) before any mock starts. The real boto3 client is used throughout.
@@ -10,6 +11,7 @@ import base64
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +22,21 @@ import pytest
 
 from bot.aws import AwsClients
 from bot.config import Settings
+from bot.requests import RevocationRequest, new_request_id
+from bot.revocation.model import Action, Credential, IamCall, KeyKind, RevocationPlan, Role, Target
 from bot.revocation.service import Revoker
 from bot.sandbox import iam as sandbox
 from bot.sandbox.harness import Sandbox
 from bot.sandbox.harness import sandbox as app_sandbox
+from bot.store import RequestStore, open_store
 
 BEDROCK = "bedrock.amazonaws.com"
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
 
 
-def _clean_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and region; nothing from the shell or ~/.aws reaches a real account."""
     for name in (
         "AWS_PROFILE",
         "AWS_SESSION_TOKEN",
@@ -38,6 +44,7 @@ def _clean_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_IAM",
         "AWS_ENDPOINT_URL_STS",
+        "AWS_ENDPOINT_URL_DYNAMODB",
         "AWS_BEARER_TOKEN_BEDROCK",
         "AWS_ROLE_ARN",
         "AWS_WEB_IDENTITY_TOKEN_FILE",
@@ -58,7 +65,7 @@ def _clean_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and region in the environment; nothing from the developer's ~/.aws."""
-    _clean_aws_env(monkeypatch)
+    clean_aws_env(monkeypatch)
 
 
 @pytest.fixture
@@ -84,7 +91,7 @@ def aws_server(moto_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
     For end-to-end tests (the Slack app in the same process reaches AWS over real HTTP).
     """
-    _clean_aws_env(monkeypatch)
+    clean_aws_env(monkeypatch)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server_url)
     sandbox.reset()
     yield moto_server_url
@@ -199,3 +206,88 @@ async def sb(aws_server: str, tmp_path: Path) -> AsyncIterator[Sandbox]:
     """The real app on loopback; Slack is the stand-in plus a signed driver; AWS is moto."""
     async with app_sandbox(database_dir=tmp_path) as box:
         yield box
+
+
+# --- requests -------------------------------------------------------------------------------------
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock the test moves by hand; it starts at `start` (T0 unless told)."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def make_plan(user: str = "alice", role: str | None = None) -> RevocationPlan:
+    """A small real plan: deactivate one long-term key (or deny a role, given `role`)."""
+    if role is not None:
+        target = Target(
+            kind=KeyKind.SHORT_TERM,
+            role=Role(name=role, arn=f"arn:aws:iam::123456789012:role/{role}", path="/"),
+        )
+        return RevocationPlan(
+            target=target,
+            actions=(Action.DENY_ROLE,),
+            steps=(
+                IamCall(
+                    action=Action.DENY_ROLE,
+                    operation="PutRolePolicy",
+                    params={"RoleName": role, "PolicyName": "deny", "PolicyDocument": {}},
+                    summary=f"Deny API-key use to role {role}",
+                ),
+            ),
+            created_at=T0,
+        )
+    cred = Credential(
+        credential_id="ACCA" + "X" * 17, user_name=user, status="Active", created_at=T0
+    )
+    target = Target(kind=KeyKind.LONG_TERM, user_name=user, credential=cred)
+    return RevocationPlan(
+        target=target,
+        actions=(Action.DEACTIVATE,),
+        steps=(
+            IamCall(
+                action=Action.DEACTIVATE,
+                operation="UpdateServiceSpecificCredential",
+                params={
+                    "UserName": user,
+                    "ServiceSpecificCredentialId": cred.credential_id,
+                    "Status": "Inactive",
+                },
+                summary=f"Set key {cred.credential_id[:8]}… of {user} to Inactive",
+            ),
+        ),
+        created_at=T0,
+    )
+
+
+def make_request(
+    *, user: str = "alice", role: str | None = None, created_at: datetime = T0
+) -> RevocationRequest:
+    return RevocationRequest(
+        id=new_request_id(),
+        requester="U_REQ",
+        channel_id="C1",
+        reason="INC-1 key in a public gist",
+        plan=make_plan(user, role),
+        created_at=created_at,
+        expires_at=created_at + timedelta(hours=1),
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[RequestStore]:
+    """A request store on a fresh SQLite file (test_store.py runs on every backend instead)."""
+    s = open_store(f"sqlite:///{tmp_path}/revoker.db")
+    yield s
+    await s.close()

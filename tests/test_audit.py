@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from test_store import T0, Clock, make_plan
+from conftest import T0, Clock, make_plan
 
 from bot import keys
 from bot.audit import (
@@ -19,7 +17,7 @@ from bot.audit import (
     verify_lines,
 )
 from bot.requests import RequestService, RevocationRequest
-from bot.store import RequestStore, open_store
+from bot.store import RequestStore
 
 LONG_TERM_KEY = "ABSK" + "QmVkcm9ja0FQSUtleS1hbGljZS1hdC0xMjM0NTY3ODkwMTI6c2VjcmV0c2VjcmV0"
 SHORT_TERM_KEY = (
@@ -30,18 +28,6 @@ SLACK_TOKEN = "xoxb-1234567890-0987654321-abcdefghijklmnop"
 
 async def allow(_user: str) -> bool:
     return True
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RequestStore]:
-    s = open_store(f"sqlite:///{tmp_path}/audit.db")
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

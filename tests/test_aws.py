@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import REGION, make_settings, new_clients, short_term_key_from_role
+from conftest import REGION, Clock, make_settings, new_clients, short_term_key_from_role
 
 from bot.aws import AwsClients, CallerIdentity, session_name
 from bot.config import Settings
@@ -19,14 +19,6 @@ PROD = {
     "role_arn": "arn:aws:iam::111111111111:role/revoker",
     "external_id": "ext-4242",
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Recorder:
@@ -138,7 +130,7 @@ def _multi_account(clock: Clock) -> tuple[AwsClients, Recorder]:
 
 
 def test_assume_role_per_account_with_session_name_and_external_id(moto_aws: None) -> None:
-    clients, recorder = _multi_account(Clock())
+    clients, recorder = _multi_account(Clock(datetime.now(UTC)))
     prod_iam = clients.iam("prod", request_id="R-7KQ2M9")
     prod_iam.create_user(UserName="only-in-prod")
     me = clients.caller_identity("prod", request_id="R-7KQ2M9")
@@ -155,7 +147,7 @@ def test_assume_role_per_account_with_session_name_and_external_id(moto_aws: Non
 
 
 def test_assumed_credentials_are_cached_until_near_expiry(moto_aws: None) -> None:
-    clock = Clock()
+    clock = Clock(datetime.now(UTC))
     clients, recorder = _multi_account(clock)
     for _ in range(3):
         clients.iam("prod", request_id="R-AAAAAA").list_users()
@@ -232,7 +224,7 @@ def test_assumed_credentials_and_external_id_never_reach_debug_logs(
     import logging
 
     caplog.set_level(logging.DEBUG)  # botocore dumps bodies and headers at DEBUG
-    clients, _ = _multi_account(Clock())
+    clients, _ = _multi_account(Clock(datetime.now(UTC)))
     issued: list[dict[str, Any]] = []
     clients.sts().meta.events.register(
         "after-call.sts.AssumeRole", lambda parsed, **_: issued.append(parsed["Credentials"])

@@ -8,11 +8,11 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_store import T0, make_plan
+from conftest import T0, Clock, make_plan
 
 from bot import cli
 from bot.requests import RequestService
@@ -24,14 +24,6 @@ REQUESTER, ALICE = "U_REQ", "U_ALICE"
 class FakeStdin(io.StringIO):
     def isatty(self) -> bool:
         return False
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 async def _yes(user_id: str) -> bool:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
+from conftest import T0, clean_aws_env, make_request
 from moto import mock_aws
 
 from bot.audit import EventType, new_event
@@ -14,108 +15,16 @@ from bot.errors import InvalidInput
 from bot.requests import (
     Approval,
     RequestStatus,
-    RevocationRequest,
     advance,
-    new_request_id,
-)
-from bot.revocation.model import (
-    Action,
-    Credential,
-    IamCall,
-    KeyKind,
-    RevocationPlan,
-    Role,
-    Target,
 )
 from bot.store import RequestStore, open_store
 from bot.store.dynamodb import DynamoDbStore
 from bot.store.sqlite import SqliteStore
 
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-
-
-# --- helpers shared by the request and audit tests ------------------------------------------------
-
-
-def make_plan(user: str = "alice", role: str | None = None) -> RevocationPlan:
-    """A small real plan: deactivate one long-term key (or deny a role, given `role`)."""
-    if role is not None:
-        target = Target(
-            kind=KeyKind.SHORT_TERM,
-            role=Role(name=role, arn=f"arn:aws:iam::123456789012:role/{role}", path="/"),
-        )
-        return RevocationPlan(
-            target=target,
-            actions=(Action.DENY_ROLE,),
-            steps=(
-                IamCall(
-                    action=Action.DENY_ROLE,
-                    operation="PutRolePolicy",
-                    params={"RoleName": role, "PolicyName": "deny", "PolicyDocument": {}},
-                    summary=f"Deny API-key use to role {role}",
-                ),
-            ),
-            created_at=T0,
-        )
-    cred = Credential(
-        credential_id="ACCA" + "X" * 17, user_name=user, status="Active", created_at=T0
-    )
-    target = Target(kind=KeyKind.LONG_TERM, user_name=user, credential=cred)
-    return RevocationPlan(
-        target=target,
-        actions=(Action.DEACTIVATE,),
-        steps=(
-            IamCall(
-                action=Action.DEACTIVATE,
-                operation="UpdateServiceSpecificCredential",
-                params={
-                    "UserName": user,
-                    "ServiceSpecificCredentialId": cred.credential_id,
-                    "Status": "Inactive",
-                },
-                summary=f"Set key {cred.credential_id[:8]}… of {user} to Inactive",
-            ),
-        ),
-        created_at=T0,
-    )
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def make_request(
-    *, user: str = "alice", role: str | None = None, created_at: datetime = T0
-) -> RevocationRequest:
-    return RevocationRequest(
-        id=new_request_id(),
-        requester="U_REQ",
-        channel_id="C1",
-        reason="INC-1 key in a public gist",
-        plan=make_plan(user, role),
-        created_at=created_at,
-        expires_at=created_at + timedelta(hours=1),
-    )
-
-
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials so moto never touches a real account, whatever the shell has set."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-
 
 @pytest.fixture
 def dynamodb_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    aws_env(monkeypatch)
+    clean_aws_env(monkeypatch)
     with mock_aws():
         yield
 
@@ -129,7 +38,7 @@ async def store(
         yield s
         await s.close()
         return
-    aws_env(monkeypatch)
+    clean_aws_env(monkeypatch)
     with mock_aws():
         s = open_store("dynamodb://revoker-test")
         yield s
