@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LongTermKey, boto_session, create_long_term_key
+from conftest import Clock, LongTermKey, boto_session, create_long_term_key
 from slack_flow import (
     action_ids,
     click,
@@ -58,19 +58,9 @@ def make_sandbox(aws_server: str, tmp_path: Path) -> MakeSandbox:
     return make
 
 
-class Clock:
-    """The app's clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 async def timed(make_sandbox: MakeSandbox) -> AsyncIterator[tuple[Sandbox, Clock]]:
-    clock = Clock()
+    clock = Clock(datetime.now(UTC))
     async with make_sandbox(clock=clock) as box:
         yield box, clock
 
