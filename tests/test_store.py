@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from bot.requests import (
     RequestStatus,
     advance,
 )
+from bot.sandbox import dynamodb
 from bot.store import RequestStore, open_store
 from bot.store.dynamodb import DynamoDbStore
 from bot.store.sqlite import SqliteStore
@@ -25,6 +27,14 @@ from bot.store.sqlite import SqliteStore
 @pytest.fixture
 def dynamodb_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     clean_aws_env(monkeypatch)
+    with atomic_moto():
+        yield
+
+
+@contextlib.contextmanager
+def atomic_moto() -> Iterator[None]:
+    # Real DynamoDB applies a conditional write atomically; moto needs the sandbox's lock for it.
+    dynamodb.install()
     with mock_aws():
         yield
 
@@ -39,7 +49,7 @@ async def store(
         await s.close()
         return
     clean_aws_env(monkeypatch)
-    with mock_aws():
+    with atomic_moto():
         s = open_store("dynamodb://revoker-test")
         yield s
         await s.close()

@@ -46,6 +46,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
+from bot.sandbox import dynamodb
+
 __all__ = [
     "API_KEY_SERVICES",
     "BEDROCK",
@@ -604,6 +606,9 @@ def install() -> None:
     from moto.iam.responses import IamResponse
     from moto.sts.responses import TokenResponse
 
+    # The store's DynamoDB tests and the multi-replica tests run on the same moto: give its
+    # conditional writes DynamoDB's atomicity (see bot/sandbox/dynamodb.py).
+    dynamodb.install()
     with _LOCK:
         if IAMBackend.__dict__.get(_INSTALLED_ATTR):
             return
