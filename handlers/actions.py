@@ -26,68 +26,80 @@ def _click(body: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def register(app: AsyncApp, h: Handlers) -> None:
-    async def refuse(user: str, channel: str, message: str) -> None:
-        blocks, text = refusal(message)
-        await h.channel.client.chat_postEphemeral(
-            channel=channel, user=user, blocks=blocks, text=text
-        )
-
     @app.action(ids.APPROVE_ACTION)
     async def approve(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        user, channel, request_id = _click(body)
-        if not h.channel_allowed(channel):
-            await refuse(user, channel, h.channel_refusal())
-            return
-        with log_context(request_id=request_id, actor=user, action="approve"):
-            outcome = await h.services.requests.approve(
-                request_id, user, h.approvers.is_approver, channel_id=channel
-            )
-            log.info("approve: %s", outcome.code)
-            await publish_outcome(h, outcome, user, channel)
+        h.after_ack(_approve(h, *_click(body)), "approve")
 
     @app.action(ids.REJECT_ACTION)
     async def reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        _, channel, request_id = _click(body)
         # The reason modal first (the trigger dies in 3 seconds); the hub checks on submit.
-        await client.views_open(
-            trigger_id=body["trigger_id"],
-            view=reject_modal(
-                request_id, channel_id=channel, message_ts=body["container"]["message_ts"]
-            ),
-        )
+        h.after_ack(_open_reject_modal(client, body), "reject")
 
     @app.action(ids.CANCEL_ACTION)
     async def cancel(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        user, channel, request_id = _click(body)
-        with log_context(request_id=request_id, actor=user, action="cancel"):
-            outcome = await h.services.requests.cancel(request_id, user, channel_id=channel)
-            await publish_outcome(h, outcome, user, channel)
+        h.after_ack(_cancel(h, *_click(body)), "cancel")
 
     @app.action(ids.UNDO_ACTION_PATTERN)
     async def undo(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        user, channel, value = _click(body)
-        if not h.channel_allowed(channel):
-            await refuse(user, channel, h.channel_refusal())
-            return
+        h.after_ack(_undo(h, *_click(body)), "undo")
+
+
+async def _refuse(h: Handlers, user: str, channel: str, message: str) -> None:
+    blocks, text = refusal(message)
+    await h.channel.client.chat_postEphemeral(channel=channel, user=user, blocks=blocks, text=text)
+
+
+async def _approve(h: Handlers, user: str, channel: str, request_id: str) -> None:
+    if not h.channel_allowed(channel):
+        await _refuse(h, user, channel, h.channel_refusal())
+        return
+    with log_context(request_id=request_id, actor=user, action="approve"):
+        outcome = await h.services.requests.approve(
+            request_id, user, h.approvers.is_approver, channel_id=channel
+        )
+        log.info("approve: %s", outcome.code)
+        await publish_outcome(h, outcome, user, channel)
+
+
+async def _open_reject_modal(client: AsyncWebClient, body: dict[str, Any]) -> None:
+    _, channel, request_id = _click(body)
+    await client.views_open(
+        trigger_id=body["trigger_id"],
+        view=reject_modal(
+            request_id, channel_id=channel, message_ts=body["container"]["message_ts"]
+        ),
+    )
+
+
+async def _cancel(h: Handlers, user: str, channel: str, request_id: str) -> None:
+    with log_context(request_id=request_id, actor=user, action="cancel"):
+        outcome = await h.services.requests.cancel(request_id, user, channel_id=channel)
+        await publish_outcome(h, outcome, user, channel)
+
+
+async def _undo(h: Handlers, user: str, channel: str, value: str) -> None:
+    if not h.channel_allowed(channel):
+        await _refuse(h, user, channel, h.channel_refusal())
+        return
+    try:
+        request_id, reversal = parse_undo_value(value)
+    except ValueError:
+        await _refuse(h, user, channel, "That undo button is not one this bot made.")
+        return
+    with log_context(request_id=request_id, actor=user, action=f"undo:{reversal.value}"):
         try:
-            request_id, reversal = parse_undo_value(value)
-        except ValueError:
-            await refuse(user, channel, "That undo button is not one this bot made.")
+            # A click delivered twice, to one replica or two, makes one request: the hub
+            # derives an undo's id, so the store's create lets one delivery win.
+            original, undo_request = await _request_undo(h, request_id, reversal, user, channel)
+        except RevokerError as exc:
+            await _refuse(h, user, channel, exc.message)
             return
-        with log_context(request_id=request_id, actor=user, action=f"undo:{reversal.value}"):
-            try:
-                # A click delivered twice, to one replica or two, makes one request: the hub
-                # derives an undo's id, so the store's create lets one delivery win.
-                original, undo_request = await _request_undo(h, request_id, reversal, user, channel)
-            except RevokerError as exc:
-                await refuse(user, channel, exc.message)
-                return
-            await h.channel.post_request(undo_request)
-            await h.channel.reply(original, undo_requested_reply(user, undo_request.id))
+        await h.channel.post_request(undo_request)
+        await h.channel.reply(original, undo_requested_reply(user, undo_request.id))
 
 
 async def _request_undo(

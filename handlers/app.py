@@ -19,10 +19,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.listener.async_listener_start_handler import AsyncListenerStartHandler
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -97,8 +94,8 @@ class RevokerApp:
     # False only for a Socket Mode app: Bolt then skips signature checks, so it must never be
     # given HTTP requests (web_application refuses to route Slack events to it).
     verifies_signatures: bool = True
-    # The tasks Bolt runs listeners in. Once a listener has acked, the HTTP response no longer
-    # waits for it (an execution runs on for seconds), so shutdown waits for them: `settle`.
+    # The work listeners run after their ack (`Handlers.after_ack`): the HTTP response does not
+    # wait for it (an execution runs on for seconds), so shutdown waits for it: `settle`.
     listeners: set[asyncio.Task[Any]] = field(default_factory=set, compare=False, repr=False)
 
     async def settle(self, grace: float = STOP_GRACE_SECONDS) -> int:
@@ -160,33 +157,17 @@ def build_app(
         ),
         # Socket Mode has no HTTP requests to sign; HTTP mode always verifies.
         request_verification_enabled=not socket,
-        process_before_response=False,
+        # Bolt answers as soon as a listener returns, instead of running it in a task and
+        # polling every 10 ms for its ack(): each listener acks and returns, and hands its
+        # Web API and AWS work to `Handlers.after_ack`.
+        process_before_response=True,
     )
     approvers = SlackApprovers(client, settings.approver_user_ids, settings.approver_usergroup_ids)
     h = Handlers(
         services=services, approvers=approvers, channel=RequestChannel(client, services, approvers)
     )
     handlers.register(bolt, h)
-    app = RevokerApp(bolt=bolt, handlers=h, verifies_signatures=not socket)
-    runner = bolt.listener_runner
-    runner.listener_start_handler = _TrackListeners(runner.listener_start_handler, app.listeners)
-    return app
-
-
-class _TrackListeners(AsyncListenerStartHandler):
-    """Bolt calls its start handler in the task it has just started for a listener: remember
-    that task until it ends."""
-
-    def __init__(self, inner: AsyncListenerStartHandler, tasks: set[asyncio.Task[Any]]) -> None:
-        self._inner = inner
-        self._tasks = tasks
-
-    async def handle(self, request: AsyncBoltRequest, response: BoltResponse | None) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        await self._inner.handle(request=request, response=response)
+    return RevokerApp(bolt=bolt, handlers=h, verifies_signatures=not socket, listeners=h.background)
 
 
 def web_application(

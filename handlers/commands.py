@@ -37,23 +37,27 @@ def register(app: AsyncApp, h: Handlers) -> None:
             return
         if subcommand == "status":
             await ack()
-            await _status(h.channel, respond, argument)
+            h.after_ack(_status(h.channel, respond, argument), "status")
             return
         if subcommand == "list":
             await ack()
-            await _list(h, respond, argument)
+            h.after_ack(_list(h, respond, argument), "list")
             return
         await ack()
         # views.open before anything else: the trigger id dies 3 seconds after the click.
-        await client.views_open(
-            trigger_id=body["trigger_id"],
-            view=revocation_modal(
-                guess_kind(text),
-                channel_id=body["channel_id"],
-                accounts=tuple(h.services.settings.accounts),
-                prefill_identifier=text or None,
-            ),
-        )
+        h.after_ack(_open_modal(h, client, body, text), "open the request modal")
+
+
+async def _open_modal(h: Handlers, client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
+    await client.views_open(
+        trigger_id=body["trigger_id"],
+        view=revocation_modal(
+            guess_kind(text),
+            channel_id=body["channel_id"],
+            accounts=tuple(h.services.settings.accounts),
+            prefill_identifier=text or None,
+        ),
+    )
 
 
 async def _status(channel: RequestChannel, respond: AsyncRespond, request_id: str) -> None:

@@ -12,7 +12,14 @@ from bot.errors import RevokerError
 from bot.logs import log_context
 from bot.requests import RevocationRequest
 from bot.revocation.model import KeyKind, Target
-from bot.views import ids, modal_errors, parse_reject_submission, parse_submission, refusal
+from bot.views import (
+    RejectInput,
+    ids,
+    modal_errors,
+    parse_reject_submission,
+    parse_submission,
+    refusal,
+)
 from bot.views.modal import ModalInput, switched_modal
 from handlers.context import Handlers
 from handlers.decisions import publish_outcome
@@ -24,16 +31,7 @@ def register(app: AsyncApp, h: Handlers) -> None:
     @app.action(ids.KIND_ACTION)
     async def switch_key_type(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        view = body["view"]
-        await client.views_update(
-            view_id=view["id"],
-            hash=view.get("hash"),
-            view=switched_modal(
-                view["state"]["values"],
-                view["private_metadata"],
-                accounts=tuple(h.services.settings.accounts),
-            ),
-        )
+        h.after_ack(_switch(h, client, body["view"]), "switch_key_type")
 
     @app.view(ids.REVOKE_CALLBACK_ID)
     async def submit_request(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -52,20 +50,7 @@ def register(app: AsyncApp, h: Handlers) -> None:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        with log_context(actor=user, action="request"):
-            try:
-                req = await _create_request(h, inp, user)
-            except RevokerError as exc:
-                # Nothing was stored or posted: only the requester hears why.
-                log.info("request refused: %s", exc.message)
-                blocks, text = refusal(exc.message)
-                await client.chat_postEphemeral(
-                    channel=inp.channel_id, user=user, blocks=blocks, text=text
-                )
-                return
-            with log_context(request_id=req.id):
-                await h.channel.post_request(req)
-                log.info("request posted")
+        h.after_ack(_submit(h, client, inp, user), "submit_request")
 
     @app.view(ids.REJECT_CALLBACK_ID)
     async def submit_rejection(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -77,15 +62,48 @@ def register(app: AsyncApp, h: Handlers) -> None:
             await ack(response_action="errors", errors={ids.REJECT_REASON_BLOCK: exc.message})
             return
         await ack()
-        with log_context(request_id=rejection.request_id, actor=user, action="reject"):
-            outcome = await h.services.requests.reject(
-                rejection.request_id,
-                user,
-                h.approvers.is_approver,
-                rejection.reason,
-                channel_id=rejection.channel_id,
+        h.after_ack(_reject(h, rejection, user), "submit_rejection")
+
+
+async def _switch(h: Handlers, client: AsyncWebClient, view: dict[str, Any]) -> None:
+    await client.views_update(
+        view_id=view["id"],
+        hash=view.get("hash"),
+        view=switched_modal(
+            view["state"]["values"],
+            view["private_metadata"],
+            accounts=tuple(h.services.settings.accounts),
+        ),
+    )
+
+
+async def _submit(h: Handlers, client: AsyncWebClient, inp: ModalInput, user: str) -> None:
+    with log_context(actor=user, action="request"):
+        try:
+            req = await _create_request(h, inp, user)
+        except RevokerError as exc:
+            # Nothing was stored or posted: only the requester hears why.
+            log.info("request refused: %s", exc.message)
+            blocks, text = refusal(exc.message)
+            await client.chat_postEphemeral(
+                channel=inp.channel_id, user=user, blocks=blocks, text=text
             )
-            await publish_outcome(h, outcome, user, rejection.channel_id)
+            return
+        with log_context(request_id=req.id):
+            await h.channel.post_request(req)
+            log.info("request posted")
+
+
+async def _reject(h: Handlers, rejection: RejectInput, user: str) -> None:
+    with log_context(request_id=rejection.request_id, actor=user, action="reject"):
+        outcome = await h.services.requests.reject(
+            rejection.request_id,
+            user,
+            h.approvers.is_approver,
+            rejection.reason,
+            channel_id=rejection.channel_id,
+        )
+        await publish_outcome(h, outcome, user, rejection.channel_id)
 
 
 async def _create_request(h: Handlers, inp: ModalInput, user: str) -> RevocationRequest:

@@ -14,16 +14,20 @@ async def test_settle_waits_for_acked_work_then_cancels_what_overruns() -> None:
         release = asyncio.Event()
         finished: list[str] = []
 
+        async def slow_work() -> None:
+            await release.wait()
+            finished.append("slow")
+
+        # As the app's listeners do: ack, and hand the rest to after_ack.
         @sb.app.bolt.command("/slow")
         async def slow(ack: AsyncAck) -> None:
             await ack()
-            await release.wait()
-            finished.append("slow")
+            sb.app.handlers.after_ack(slow_work(), "slow")
 
         @sb.app.bolt.command("/stuck")
         async def stuck(ack: AsyncAck) -> None:
             await ack()
-            await asyncio.Event().wait()
+            sb.app.handlers.after_ack(asyncio.Event().wait(), "stuck")
 
         assert (await sb.driver.slash_command(REQUESTER, CHANNEL, command="/slow")).status == 200
         assert len(sb.app.listeners) == 1  # acked, still running
