@@ -55,6 +55,7 @@ async def _open_modal(h: Handlers, client: AsyncWebClient, body: dict[str, Any],
             guess_kind(text),
             channel_id=body["channel_id"],
             accounts=tuple(h.services.settings.accounts),
+            account_ids={n: a.account_id for n, a in h.services.settings.accounts.items()},
             prefill_identifier=text or None,
         ),
     )

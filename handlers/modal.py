@@ -73,6 +73,7 @@ async def _switch(h: Handlers, client: AsyncWebClient, view: dict[str, Any]) -> 
             view["state"]["values"],
             view["private_metadata"],
             accounts=tuple(h.services.settings.accounts),
+            account_ids={n: a.account_id for n, a in h.services.settings.accounts.items()},
         ),
     )
 

@@ -152,14 +152,23 @@ def revocation_modal(
     identifier_action_id: str = ids.IDENTIFIER_ACTION,
     notice: str | None = None,
     now: datetime | None = None,
+    account_ids: Mapping[str, str] | None = None,
 ) -> View:
-    """The modal for `kind`. A key given as `prefill_identifier` is decoded, never shown."""
+    """The modal for `kind`. A key given as `prefill_identifier` is decoded, never shown.
+
+    `account_ids` maps each of `accounts` to its AWS account id: with nothing chosen yet, the
+    account select starts on the one a decoded key names.
+    """
     pasted = keys.find_key(prefill_identifier) if prefill_identifier else None
     if pasted is not None:
         decoded, problem = _decode(pasted, now)
         decoded_key = decoded or decoded_key
         notice = notice or problem
         prefill_identifier = None
+    if selected_account is None and decoded_key is not None and decoded_key.account_id:
+        selected_account = next(
+            (a for a in accounts if (account_ids or {}).get(a) == decoded_key.account_id), None
+        )
     metadata = ModalMetadata(
         channel_id=channel_id,
         kind=kind,
@@ -199,6 +208,7 @@ def switched_modal(
     *,
     accounts: Sequence[str] = (),
     now: datetime | None = None,
+    account_ids: Mapping[str, str] | None = None,
 ) -> View:
     """The modal rebuilt for the key type just picked (the `block_actions` of KIND_ACTION).
 
@@ -242,6 +252,7 @@ def switched_modal(
         identifier_action_id=identifier_action,
         notice=notice,
         now=now,
+        account_ids=account_ids,
     )
 
 
