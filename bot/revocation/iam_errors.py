@@ -20,6 +20,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from bot.config import AccountConfig
 from bot.errors import AwsError, NotFound
 
 THROTTLING_CODES = frozenset(
@@ -149,3 +150,34 @@ def as_domain_error(
         return NotFound(not_found or f"{resource[:1].upper()}{resource[1:]} does not exist.")
     e = explain(exc, operation=operation, resource=resource, service=service, caller_arn=caller_arn)
     return AwsError(e.message, code=e.code, request_id=e.request_id)
+
+
+def assume_role_failure(
+    exc: BaseException, account: str | None, config: AccountConfig | None
+) -> AwsError | None:
+    """`exc` in plain words when it is AssumeRole into the configured `account` failing.
+
+    The role is assumed when a call first needs its credentials, so the ClientError comes out of
+    that call (GetCallerIdentity, an IAM read or write) and would otherwise be blamed on it.
+    Names the account and the role, never the external id. None for any other error.
+    """
+    if config is None or not isinstance(exc, ClientError) or exc.operation_name != "AssumeRole":
+        return None
+    role = f"role {config.role_arn}"
+    where = f"account {account!r} ({config.account_id})"
+    e = explain(exc, operation="AssumeRole", resource=role, service="sts")
+    if e.code not in ACCESS_DENIED_CODES:
+        return AwsError(
+            f"The bot could not assume {role} to act in {where}: {e.message}",
+            code=e.code,
+            request_id=e.request_id,
+        )
+    external = " and requires the external id set in REVOKER_ACCOUNTS" if config.external_id else ""
+    said = _aws_message(exc)
+    return AwsError(
+        f"The bot could not assume {role} to act in {where}: AWS denied sts:AssumeRole. Check "
+        f"that the role exists, that its trust policy trusts the bot's role{external}, and that "
+        "the bot's role may call sts:AssumeRole on it." + (f" AWS said: {said}" if said else ""),
+        code=e.code,
+        request_id=e.request_id,
+    )

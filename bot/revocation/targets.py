@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bot import keys, policies, validation
 from bot.aws import AwsClients
 from bot.errors import InvalidInput, NotFound
-from bot.revocation.iam_errors import as_domain_error, error_code
+from bot.revocation.iam_errors import as_domain_error, assume_role_failure, error_code
 from bot.revocation.iam_reads import (
     all_credentials,
     role_inline_policies,
@@ -233,7 +233,10 @@ def _resolve_sync(
         else:
             found = _read_short_term(iam, lookup, reading)
     except (ClientError, BotoCoreError) as exc:
-        raise as_domain_error(
+        assuming = assume_role_failure(
+            exc, lookup.account, clients.settings.accounts.get(lookup.account or "")
+        )
+        raise assuming or as_domain_error(
             exc, operation=reading.operation, resource=reading.resource, caller_arn=caller_arn
         ) from None
 
