@@ -318,7 +318,10 @@ class RequestService:
         reason: str,
         required_approvals: int = 1,
         undo_of: str | None = None,
+        request_id: str | None = None,
     ) -> RevocationRequest:
+        """Store a new pending request. `request_id` is the id to give it when free (the one its
+        target was resolved under, so AWS's records name it); a fresh one is drawn otherwise."""
         reason = redact_secrets(reason.strip())
         if not reason:
             raise InvalidInput(
@@ -342,10 +345,10 @@ class RequestService:
             ids = [undo_request_id(undo_of, asked, n) for n in range(MAX_UNDO_ATTEMPTS)]
         else:
             # 40 random bits: a collision is unlikely but possible; the store refuses a taken id.
-            ids = [new_request_id() for _ in range(5)]
-        for request_id in ids:
+            ids = [request_id or new_request_id()] + [new_request_id() for _ in range(4)]
+        for candidate in ids:
             request = RevocationRequest(
-                id=request_id,
+                id=candidate,
                 requester=requester,
                 channel_id=channel_id,
                 reason=reason,
@@ -360,7 +363,7 @@ class RequestService:
             )
             if await self._store.create(request, [event]):
                 return request
-            taken = await self._store.get(request_id)
+            taken = await self._store.get(candidate)
             if (
                 taken is not None
                 and undo_of is not None

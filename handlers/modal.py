@@ -10,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import RevokerError
 from bot.logs import log_context
-from bot.requests import RevocationRequest
+from bot.requests import RevocationRequest, new_request_id
 from bot.revocation.model import KeyKind, Target
 from bot.views import (
     RejectInput,
@@ -108,7 +108,10 @@ async def _reject(h: Handlers, rejection: RejectInput, user: str) -> None:
 
 
 async def _create_request(h: Handlers, inp: ModalInput, user: str) -> RevocationRequest:
-    target = await _resolve(h, inp)
+    # The id is drawn before resolving: the role session that reads IAM in a target account is
+    # named after it, so every call made for this request shows under its id in CloudTrail.
+    request_id = new_request_id()
+    target = await _resolve(h, inp, request_id)
     plan = h.services.revoker.plan(target, inp.actions, revoke_before=inp.revoke_before)
     return await h.services.requests.create(
         plan,
@@ -116,13 +119,18 @@ async def _create_request(h: Handlers, inp: ModalInput, user: str) -> Revocation
         channel_id=inp.channel_id,
         reason=inp.reason,
         required_approvals=h.services.settings.required_approvals,
+        request_id=request_id,
     )
 
 
-async def _resolve(h: Handlers, inp: ModalInput) -> Target:
+async def _resolve(h: Handlers, inp: ModalInput, request_id: str) -> Target:
     revoker = h.services.revoker
     if inp.decoded_key is None:
-        return await revoker.resolve(inp.identifier or "", kind=inp.kind, account=inp.account)
+        return await revoker.resolve(
+            inp.identifier or "", kind=inp.kind, account=inp.account, request_id=request_id
+        )
     # With a pasted key, the identifier field of a short-term request names the signing role.
     role = inp.identifier if inp.kind is KeyKind.SHORT_TERM else None
-    return await revoker.resolve(inp.decoded_key, role=role, account=inp.account)
+    return await revoker.resolve(
+        inp.decoded_key, role=role, account=inp.account, request_id=request_id
+    )
