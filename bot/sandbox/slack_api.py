@@ -8,6 +8,9 @@ branch on those names (`expired_trigger_id`, `hash_conflict`, `plan_upgrade_requ
 
 It also serves `response_url`s, since Bolt's `respond()` posts to them and a person would see
 the result in the channel.
+
+Socket Mode (`apps.connections.open` and the websocket that delivers envelopes) lives in
+`slack_socket.py`, mounted here as `SlackApiStandIn.socket`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from aiohttp import web
+
+from bot.sandbox.slack_socket import APP_TOKEN_METHODS, SocketModeStandIn
 
 JsonDict = dict[str, Any]
 _T = TypeVar("_T")
@@ -286,6 +291,7 @@ class SlackApiStandIn:
         self,
         *,
         bot_token: str = "xoxb-sandbox-token",  # noqa: S107 (a stand-in's own fake token)
+        app_token: str = "xapp-1-A0REVOKER-1-sandbox",  # noqa: S107 (app-level, Socket Mode)
         team_id: str = "T0001",
         team_domain: str = "sandbox",
         team_name: str = "Sandbox",
@@ -300,6 +306,7 @@ class SlackApiStandIn:
         host: str = "127.0.0.1",
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
         self.team_id = team_id
         self.team_domain = team_domain
         self.team_name = team_name
@@ -348,6 +355,9 @@ class SlackApiStandIn:
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.info": self._conversations_info,
         }
+        # Socket Mode: apps.connections.open (app-level token) and the /link/ websocket.
+        self.socket = SocketModeStandIn(self)
+        self._methods["apps.connections.open"] = self.socket.connections_open
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -367,6 +377,7 @@ class SlackApiStandIn:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response_url/{token}", self._handle_response_url)
+        self.socket.mount(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, 0)
@@ -375,6 +386,7 @@ class SlackApiStandIn:
 
     async def stop(self) -> None:
         if self._runner is not None:
+            await self.socket.close()  # an open websocket would hold the server's shutdown
             await self._runner.cleanup()
             self._runner = None
         for waiter in self._waiters:
@@ -639,8 +651,12 @@ class SlackApiStandIn:
             return 200, {"ok": False, "error": fault.error}, headers
         if not token:
             return 200, {"ok": False, "error": "not_authed"}, headers
-        if token != self.bot_token:
-            return 200, {"ok": False, "error": "invalid_auth"}, headers
+        expected = self.app_token if method in APP_TOKEN_METHODS else self.bot_token
+        if token != expected:
+            # A real token of the other kind (bot vs app-level) is refused as Slack refuses it.
+            known = token in (self.bot_token, self.app_token)
+            error = "not_allowed_token_type" if known else "invalid_auth"
+            return 200, {"ok": False, "error": error}, headers
         try:
             result = handler(params)
         except SlackError as e:

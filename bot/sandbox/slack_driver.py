@@ -1,4 +1,9 @@
-"""Plays Slack's side of HTTP mode: signed requests into the running app's `POST /slack/events`.
+"""Plays Slack's side toward the app: what a person does in Slack, delivered as Slack delivers it.
+
+`SlackDriver` sends signed requests into the running app's `POST /slack/events` (HTTP mode);
+`SocketDriver` sends the same payloads as envelopes over the app's Socket Mode websocket (the
+stand-in's `socket`) and returns the app's ack. Both have the same methods and return a
+`Response`, so a test reads the same in either mode.
 
 Payloads are built from the Slack API stand-in's state (the message as last posted or updated,
 the modal as last opened or updated, with the user's input so far), so a click or a submission
@@ -19,6 +24,7 @@ import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox.slack_api import JsonDict, SlackApiStandIn, View
+from bot.sandbox.slack_socket import ACK_TIMEOUT_SECONDS, Envelope
 
 # Slack still sends the deprecated verification token in every payload; Bolt ignores it.
 VERIFICATION_TOKEN = "sandbox-verification-token"  # noqa: S105 (fake, documented as such)
@@ -46,6 +52,19 @@ class Response:
 
     def json(self) -> Any:
         return json.loads(self.text)
+
+
+@dataclass(frozen=True)
+class SocketResponse(Response):
+    """The app's ack of one Socket Mode envelope, read as an HTTP answer would be: `status` 200
+    and `text` the ack's payload as JSON ("" when it carried none). `envelope` has the rest:
+    ack latency, the whole ack message."""
+
+    envelope: Envelope | None = None
+
+
+class NoAck(TimeoutError):
+    """The app did not ack an envelope within Slack's 3 s: the user would see an error."""
 
 
 # ---------------------------------------------------------------------- value objects
@@ -81,26 +100,22 @@ def checkboxes(*values: str) -> JsonDict:
 # ---------------------------------------------------------------------- driver
 
 
-class SlackDriver:
-    """Sends what Slack sends: slash commands, button clicks, modal interactions, signed."""
+class Driver:
+    """What a person does in Slack (slash commands, button clicks, modal interactions) as the
+    payloads Slack builds; a subclass delivers them (`_send_command`, `_send_payload`)."""
 
     def __init__(
         self,
-        app_url: str,
-        signing_secret: str,
         api: SlackApiStandIn,
         team_id: str = "T0001",
         *,
         team_domain: str = "sandbox",
         api_app_id: str | None = None,
     ) -> None:
-        self.app_url = app_url
         self.api = api
         self.team_id = team_id
         self.team_domain = team_domain
         self.api_app_id = api_app_id or api.app_id
-        self._verifier = SignatureVerifier(signing_secret)
-        self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -114,41 +129,19 @@ class SlackDriver:
         await self.close()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Release what the transport holds."""
 
     # ------------------------------------------------------------------ transport
 
-    def sign(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-        """The two headers Slack adds; `timestamp` defaults to now."""
-        ts = str(int(time.time()) if timestamp is None else timestamp)
-        signature = self._verifier.generate_signature(timestamp=ts, body=body)
-        return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature or ""}
-
-    async def post_raw(self, body: bytes, headers: Mapping[str, str]) -> Response:
-        """POST exactly these bytes and headers, nothing added."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        async with self._session.post(self.app_url, data=body, headers=dict(headers)) as res:
-            return Response(res.status, await res.text(), dict(res.headers))
-
-    async def _send(
+    async def _send_command(
         self,
-        body: bytes,
-        content_type: str,
+        fields: dict[str, str],
         *,
         signature: str | None,
         timestamp: int | None,
         retry_num: int | None,
     ) -> Response:
-        headers = {"Content-Type": content_type, **self.sign(body, timestamp)}
-        if signature is not None:
-            headers["X-Slack-Signature"] = signature
-        if retry_num is not None:
-            headers["X-Slack-Retry-Num"] = str(retry_num)
-            headers["X-Slack-Retry-Reason"] = "http_timeout"
-        return await self.post_raw(body, headers)
+        raise NotImplementedError
 
     async def _send_payload(
         self,
@@ -158,14 +151,7 @@ class SlackDriver:
         timestamp: int | None,
         retry_num: int | None,
     ) -> Response:
-        body = urlencode({"payload": json.dumps(payload)}).encode()
-        return await self._send(
-            body,
-            "application/x-www-form-urlencoded",
-            signature=signature,
-            timestamp=timestamp,
-            retry_num=retry_num,
-        )
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ common payload parts
 
@@ -222,12 +208,8 @@ class SlackDriver:
             "response_url": self.api.issue_response_url(channel=channel_id, user=user_id),
             "trigger_id": self.api.issue_trigger_id(user=user_id),
         }
-        res = await self._send(
-            urlencode(fields).encode(),
-            "application/x-www-form-urlencoded",
-            signature=signature,
-            timestamp=timestamp,
-            retry_num=retry_num,
+        res = await self._send_command(
+            fields, signature=signature, timestamp=timestamp, retry_num=retry_num
         )
         if res.status == 200:
             self.api.deliver_command_ack(channel=channel_id, user=user_id, body=res.body)
@@ -412,7 +394,154 @@ class SlackDriver:
         return await self._send_payload(payload, signature=None, timestamp=None, retry_num=None)
 
 
+class SlackDriver(Driver):
+    """HTTP mode: sends what Slack sends to `app_url` (the app's /slack/events), signed."""
+
+    def __init__(
+        self,
+        app_url: str,
+        signing_secret: str,
+        api: SlackApiStandIn,
+        team_id: str = "T0001",
+        *,
+        team_domain: str = "sandbox",
+        api_app_id: str | None = None,
+    ) -> None:
+        super().__init__(api, team_id, team_domain=team_domain, api_app_id=api_app_id)
+        self.app_url = app_url
+        self._verifier = SignatureVerifier(signing_secret)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # ------------------------------------------------------------------ transport
+
+    def sign(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+        """The two headers Slack adds; `timestamp` defaults to now."""
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        signature = self._verifier.generate_signature(timestamp=ts, body=body)
+        return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature or ""}
+
+    async def post_raw(self, body: bytes, headers: Mapping[str, str]) -> Response:
+        """POST exactly these bytes and headers, nothing added."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        async with self._session.post(self.app_url, data=body, headers=dict(headers)) as res:
+            return Response(res.status, await res.text(), dict(res.headers))
+
+    async def _send(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        signature: str | None,
+        timestamp: int | None,
+        retry_num: int | None,
+    ) -> Response:
+        headers = {"Content-Type": content_type, **self.sign(body, timestamp)}
+        if signature is not None:
+            headers["X-Slack-Signature"] = signature
+        if retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        return await self.post_raw(body, headers)
+
+    async def _send_payload(
+        self,
+        payload: JsonDict,
+        *,
+        signature: str | None,
+        timestamp: int | None,
+        retry_num: int | None,
+    ) -> Response:
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return await self._send(
+            body,
+            "application/x-www-form-urlencoded",
+            signature=signature,
+            timestamp=timestamp,
+            retry_num=retry_num,
+        )
+
+    async def _send_command(
+        self,
+        fields: dict[str, str],
+        *,
+        signature: str | None,
+        timestamp: int | None,
+        retry_num: int | None,
+    ) -> Response:
+        return await self._send(
+            urlencode(fields).encode(),
+            "application/x-www-form-urlencoded",
+            signature=signature,
+            timestamp=timestamp,
+            retry_num=retry_num,
+        )
+
+
+class SocketDriver(Driver):
+    """Socket Mode: the same payloads as envelopes over the app's websocket to the stand-in
+    (`api.socket`); the answer is the app's ack. Socket Mode has no signatures and no HTTP
+    retries: passing `signature`, `timestamp` or `retry_num` raises TypeError. An envelope the
+    app does not ack within `ack_timeout` (Slack's 3 s) raises NoAck."""
+
+    def __init__(
+        self,
+        api: SlackApiStandIn,
+        team_id: str = "T0001",
+        *,
+        team_domain: str = "sandbox",
+        api_app_id: str | None = None,
+        ack_timeout: float = ACK_TIMEOUT_SECONDS,
+    ) -> None:
+        super().__init__(api, team_id, team_domain=team_domain, api_app_id=api_app_id)
+        self.ack_timeout = ack_timeout
+
+    async def _send_command(
+        self,
+        fields: dict[str, str],
+        *,
+        signature: str | None,
+        timestamp: int | None,
+        retry_num: int | None,
+    ) -> Response:
+        _http_only(signature, timestamp, retry_num)
+        return await self._deliver("slash_commands", dict(fields))
+
+    async def _send_payload(
+        self,
+        payload: JsonDict,
+        *,
+        signature: str | None,
+        timestamp: int | None,
+        retry_num: int | None,
+    ) -> Response:
+        _http_only(signature, timestamp, retry_num)
+        return await self._deliver("interactive", payload)
+
+    async def _deliver(self, kind: str, payload: JsonDict) -> SocketResponse:
+        envelope = await self.api.socket.deliver(kind, payload, timeout=self.ack_timeout)
+        if not envelope.acked:
+            what = payload.get("command") or payload.get("type")
+            raise NoAck(
+                f"the app did not ack {kind} envelope {envelope.envelope_id} ({what}) "
+                f"within {self.ack_timeout} s"
+            )
+        # Slack ignores a response payload where the envelope accepts none.
+        body = envelope.ack_payload if envelope.accepts_response_payload else None
+        return SocketResponse(200, json.dumps(body) if body is not None else "", {}, envelope)
+
+
 # ---------------------------------------------------------------------- helpers
+
+
+def _http_only(signature: str | None, timestamp: int | None, retry_num: int | None) -> None:
+    if (signature, timestamp, retry_num) != (None, None, None):
+        raise TypeError("signature, timestamp and retry_num are HTTP mode's; Socket Mode has none")
 
 
 def _iter_elements(blocks: Iterable[JsonDict]) -> Iterable[tuple[str, JsonDict]]:
