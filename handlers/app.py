@@ -225,6 +225,22 @@ async def sweep_expired(app: RevokerApp, every: float = EXPIRY_SWEEP_SECONDS) ->
         await asyncio.sleep(every)
 
 
+async def _unless_stopped(work: Awaitable[Any], stop: asyncio.Event) -> bool:
+    """Await `work` unless `stop` is set first, which cancels it. True when `work` finished."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stopped):
+            pending.cancel()
+        await asyncio.wait({task, stopped})
+    if task.cancelled():
+        return False
+    task.result()  # raises what `work` raised
+    return True
+
+
 async def serve(services: Services) -> None:
     """Run until SIGTERM or SIGINT (a container stop or Ctrl-C), then stop cleanly: no new
     requests, work already acked finishes (up to STOP_GRACE_SECONDS), then the store closes."""
@@ -257,9 +273,14 @@ async def _serve(app: RevokerApp) -> None:
                 slack_events=False,
                 healthy=socket.client.is_connected,
             ) as port:
-                await socket.connect_async()  # type: ignore[no-untyped-call]
-                log.info("serving in Socket Mode; health on port %s", port)
-                await stop.wait()
+                # slack_sdk retries a connection that fails for as long as it takes: a stop must
+                # not wait for Slack to answer.
+                connect = socket.connect_async()  # type: ignore[no-untyped-call]
+                if await _unless_stopped(connect, stop):
+                    log.info("serving in Socket Mode; health on port %s", port)
+                    await stop.wait()
+                else:
+                    log.warning("stopped before the Socket Mode connection to Slack was up")
                 await socket.close_async()  # type: ignore[no-untyped-call]
         else:
             async with running(app, settings.host, settings.port) as port:
