@@ -1,0 +1,361 @@
+"""Socket Mode end to end: the real `bedrock-revoker serve` process, configured by environment
+as an operator would (SLACK_APP_TOKEN set, no signing secret), connects to the stand-in's Socket
+Mode (`apps.connections.open`, then the websocket) and works the whole flow over it; AWS is
+moto's server. Requests reach the app only as envelopes on the websocket (`SocketDriver`); the
+answers are the app's acks and its Web API calls, as with Slack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from conftest import boto_session, create_long_term_key
+
+from bot.sandbox.harness import APPROVER, APPROVER_GROUP, CHANNEL, REQUESTER, workspace
+from bot.sandbox.slack_api import Message, SlackApiStandIn
+from bot.sandbox.slack_driver import SocketDriver, SocketResponse, plain_text_input
+from bot.sandbox.slack_socket import Connection
+from bot.views import ids
+
+READY = "serving in Socket Mode"
+START_TIMEOUT = 60.0  # a cold interpreter importing boto3, Bolt and SQLAlchemy on a busy machine
+STOP_TIMEOUT = 15.0  # a stop finishes well within handlers.app.STOP_GRACE_SECONDS (20 s)
+
+
+class LogTail:
+    """The app's stderr (JSON log lines), read as it comes; waits are on lines, not on time."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.lines: list[str] = []
+        self.eof = False
+        self._changed = asyncio.Condition()
+        self._reader = asyncio.create_task(self._read(stream))
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            async with self._changed:
+                self.lines.append(line.decode(errors="replace").rstrip("\n"))
+                self._changed.notify_all()
+        async with self._changed:
+            self.eof = True
+            self._changed.notify_all()
+
+    def messages(self) -> list[str]:
+        out = []
+        for line in self.lines:
+            try:
+                out.append(str(json.loads(line).get("message", line)))
+            except json.JSONDecodeError:
+                out.append(line)
+        return out
+
+    async def wait_for(self, text: str, timeout: float = START_TIMEOUT) -> str:  # noqa: ASYNC109
+        def found() -> str | None:
+            return next((m for m in self.messages() if text in m), None)
+
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: found() is not None or self.eof)
+        except TimeoutError:
+            raise AssertionError(self._report(f"no log line {text!r} in {timeout}s")) from None
+        line = found()
+        if line is None:
+            raise AssertionError(self._report(f"the app exited before logging {text!r}"))
+        return line
+
+    def _report(self, what: str) -> str:
+        return what + "; the app logged:\n" + "\n".join(self.lines[-30:])
+
+    async def finish(self) -> None:
+        await self._reader
+
+
+@dataclass
+class Served:
+    proc: asyncio.subprocess.Process
+    port: int
+    log: LogTail
+    api: SlackApiStandIn
+    driver: SocketDriver = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.driver = SocketDriver(self.api)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def stop(self) -> int:
+        """SIGTERM, as a container stop sends; the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        return await self.proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _command() -> list[str]:
+    script = shutil.which("bedrock-revoker", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "bot"]
+
+
+@contextlib.asynccontextmanager
+async def serving(api: SlackApiStandIn, tmp_path: Path, aws_url: str) -> AsyncIterator[Served]:
+    """`bedrock-revoker serve` in Socket Mode against `api`; the caller waits for readiness."""
+    port = _free_port()
+    keep = ("PATH", "HOME", "LANG", "SYSTEMROOT")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": aws_url,
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "SLACK_BOT_TOKEN": api.bot_token,
+            "SLACK_APP_TOKEN": api.app_token,  # and no SLACK_SIGNING_SECRET: none is needed
+            "SLACK_API_URL": api.base_url,
+            "REVOKER_APPROVER_USER_IDS": APPROVER,
+            "REVOKER_APPROVER_USERGROUP_IDS": APPROVER_GROUP,
+            "REVOKER_DATABASE_URL": f"sqlite:///{tmp_path / 'revoker.db'}",
+            "REVOKER_HOST": "127.0.0.1",
+            "REVOKER_PORT": str(port),
+            "REVOKER_LOG_FORMAT": "json",
+        }
+    )
+    proc = await asyncio.create_subprocess_exec(
+        *_command(),
+        "serve",
+        env=env,
+        cwd=tmp_path,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    served = Served(proc, port, LogTail(proc.stderr), api)
+    try:
+        yield served
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await served.log.finish()
+
+
+@contextlib.asynccontextmanager
+async def slack() -> AsyncIterator[SlackApiStandIn]:
+    async with SlackApiStandIn() as api:
+        workspace(api)
+        yield api
+
+
+async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with http.get(url) as resp:
+        return resp.status, await resp.json()
+
+
+def _ack(response: Any) -> SocketResponse:
+    assert isinstance(response, SocketResponse) and response.envelope is not None
+    assert response.status == 200 and response.envelope.acked_in_time, response.envelope
+    return response
+
+
+# ---------------------------------------------------------------------- the connection
+
+
+async def test_health_follows_the_websocket_which_is_refreshed_and_closed_on_sigterm(
+    aws_server: str, tmp_path: Path
+) -> None:
+    async with slack() as api:
+        api.socket.hold()  # Slack is slow to accept the websocket
+        await _health_refresh_and_stop(api, tmp_path, aws_server)
+
+
+async def _health_refresh_and_stop(api: SlackApiStandIn, tmp_path: Path, aws_server: str) -> None:
+    async with serving(api, tmp_path, aws_server) as app:
+        await api.wait_for(
+            lambda: api.socket.handshakes_held, timeout=START_TIMEOUT, what="websocket handshake"
+        )
+        (opened,) = api.calls("apps.connections.open")
+        assert opened.ok and opened.response["url"].startswith(api.socket.url + "?ticket=")
+
+        async with aiohttp.ClientSession() as http:
+            # Health is served, and says no, while the websocket is not up.
+            assert await _get(http, f"{app.base}/healthz") == (503, {"ok": False})
+            # Socket Mode serves nothing Slack-facing over HTTP: there is no events endpoint.
+            async with http.post(f"{app.base}/slack/events", data=b"payload=%7B%7D") as resp:
+                assert resp.status == 404
+
+            api.socket.release()
+            await app.log.wait_for(READY)
+            assert await _get(http, f"{app.base}/healthz") == (200, {"ok": True})
+            (first,) = api.socket.connections()
+            assert first.open and first.hello["type"] == "hello"
+
+            # Slack refreshes the connection: the app opens a new one and closes the old.
+            await api.socket.disconnect("refresh_requested", first)
+            second: Connection = await api.wait_for(
+                lambda: next((c for c in api.socket.open_connections() if c is not first), None),
+                what="a new connection",
+            )
+            await api.wait_for(lambda: not first.open, what="the old connection closed")
+            assert first.closed_by == "app"
+            assert [c.ok for c in api.calls("apps.connections.open")] == [True, True]
+            assert second.ticket != first.ticket
+
+            # Requests arrive over the new connection and are answered there.
+            help_ = _ack(await app.driver.slash_command(REQUESTER, CHANNEL, text="help"))
+            assert help_.envelope is not None and help_.envelope.connection_id == second.id
+            assert await _get(http, f"{app.base}/healthz") == (200, {"ok": True})
+
+        assert await app.stop() == 0
+        await api.wait_for(lambda: not second.open, what="the app closed its websocket")
+        assert second.closed_by == "app" and second.close_code == 1000
+        assert api.socket.open_connections() == []
+        assert "stopping" in app.log.messages()
+        assert api.app_token not in "\n".join(app.log.lines)
+
+
+async def test_sigterm_stops_the_app_while_slack_has_not_accepted_the_websocket(
+    aws_server: str, tmp_path: Path
+) -> None:
+    async with slack() as api:
+        api.socket.hold()  # Slack never answers the handshake
+        async with serving(api, tmp_path, aws_server) as app:
+            await api.wait_for(
+                lambda: api.socket.handshakes_held,
+                timeout=START_TIMEOUT,
+                what="websocket handshake",
+            )
+            app.proc.send_signal(signal.SIGTERM)
+            # Bounded, not slept: a stuck connect would hold the process until SIGKILL.
+            assert await asyncio.wait_for(app.proc.wait(), STOP_TIMEOUT) == 0
+            await app.log.finish()
+            assert "stopped before the Socket Mode connection to Slack was up" in (
+                app.log.messages()
+            )
+            assert "stopping" in app.log.messages()
+            assert api.socket.connections() == []
+
+
+# ---------------------------------------------------------------------- the flow
+
+
+async def test_a_long_term_key_is_revoked_end_to_end_over_the_socket(
+    aws_server: str, tmp_path: Path
+) -> None:
+    key = create_long_term_key(boto_session().client("iam"), "BedrockAPIKey-sock1")
+    async with slack() as api, serving(api, tmp_path, aws_server) as app:
+        await app.log.wait_for(READY)
+        driver = app.driver
+
+        # help: the usage comes back in the command's ack payload, shown only to the requester.
+        usage = _ack(await driver.slash_command(REQUESTER, CHANNEL, text="help"))
+        assert usage.envelope is not None and usage.envelope.type == "slash_commands"
+        assert usage.json()["response_type"] == "ephemeral"
+        assert "/revoke-bedrock-key" in usage.json()["text"]
+        (told,) = api.ephemerals(CHANNEL, user=REQUESTER)
+        assert told.via == "ack"
+
+        # The command opens the modal (its ack carries nothing).
+        opened = _ack(await driver.slash_command(REQUESTER, CHANNEL))
+        assert opened.text == ""
+        (view,) = await api.wait_for(lambda: api.views(), what="views.open")
+
+        # A field error comes back in the submission's ack, and the modal shows it.
+        reason = {ids.REASON_ACTION: plain_text_input("INC-4242: key pasted in a public gist")}
+        refused = _ack(
+            await driver.view_submission(
+                REQUESTER,
+                view_id=view.id,
+                values={
+                    ids.IDENTIFIER_BLOCK: {ids.IDENTIFIER_ACTION: plain_text_input("bob; rm -rf")},
+                    ids.REASON_BLOCK: reason,
+                },
+            )
+        )
+        assert refused.envelope is not None and refused.envelope.accepts_response_payload
+        ack_payload = refused.envelope.ack_payload
+        assert ack_payload is not None and ack_payload["response_action"] == "errors"
+        assert "IAM user name" in ack_payload["errors"][ids.IDENTIFIER_BLOCK]
+        shown = api.view(view.id)
+        assert not shown.closed and ids.IDENTIFIER_BLOCK in shown.errors
+
+        # The requester pastes the key instead; the modal closes and the request is posted.
+        accepted = _ack(
+            await driver.view_submission(
+                REQUESTER,
+                view_id=view.id,
+                values={ids.IDENTIFIER_BLOCK: {ids.IDENTIFIER_ACTION: plain_text_input(key.key)}},
+            )
+        )
+        assert accepted.text == "" and api.view(view.id).closed
+        message: Message = await api.wait_for(
+            lambda: next(iter(api.messages(CHANNEL)), None), what="request message"
+        )
+        await api.wait_for(lambda: api.thread(CHANNEL, message.ts), what="plan reply")
+        assert key.credential_id in message.text + json.dumps(message.blocks)
+
+        # The requester cannot approve their own request.
+        _ack(
+            await driver.block_action(
+                REQUESTER, channel_id=CHANNEL, message_ts=message.ts, action_id=ids.APPROVE_ACTION
+            )
+        )
+        refusal = await api.wait_for(
+            lambda: api.ephemerals(CHANNEL, user=REQUESTER)[1:], what="refusal to the requester"
+        )
+        assert "cannot approve it" in refusal[0].text + json.dumps(refusal[0].blocks)
+        assert _statuses(key.user_name) == ["Active"]
+
+        # A second person approves: the key goes Inactive in IAM.
+        clicked = _ack(
+            await driver.block_action(
+                APPROVER, channel_id=CHANNEL, message_ts=message.ts, action_id=ids.APPROVE_ACTION
+            )
+        )
+        assert clicked.envelope is not None and not clicked.envelope.accepts_response_payload
+        final = await api.wait_for(
+            lambda: _final(api, message), timeout=15.0, what="the request's final status"
+        )
+        assert ": completed." in final.text.lower()
+        assert _statuses(key.user_name) == ["Inactive"]
+
+        # Every envelope was acked in time, on the one connection, nothing unexpected sent back.
+        envelopes = api.socket.envelopes()
+        assert [e.type for e in envelopes] == ["slash_commands"] * 2 + ["interactive"] * 4
+        assert all(e.acked_in_time for e in envelopes)
+        (conn,) = api.socket.connections()
+        assert conn.stray == []
+        assert await app.stop() == 0
+
+
+def _statuses(user_name: str) -> list[str]:
+    listed = boto_session().client("iam").list_service_specific_credentials(UserName=user_name)
+    return [c["Status"] for c in listed["ServiceSpecificCredentials"]]
+
+
+def _final(api: SlackApiStandIn, message: Message) -> Message | None:
+    now = api.message(CHANNEL, message.ts)
+    text = now.text.lower() if now else ""
+    done = ("completed", "partially completed", "failed")
+    return now if any(f": {w}." in text for w in done) else None
