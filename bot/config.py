@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -118,6 +119,18 @@ class Settings(BaseSettings):
         if isinstance(v, str):
             return tuple(part.strip() for part in v.split(",") if part.strip())
         return v
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_api_url(cls, v: str) -> str:
+        # The value is not echoed: a URL with user:password in it would put the password in logs.
+        url = urlsplit(v.strip())
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        if url.username or url.password:
+            raise ValueError("must not carry a user name or password")
+        # slack_sdk joins method names onto it: without the slash, /api + auth.test = /apiauth.test.
+        return v.strip() if v.strip().endswith("/") else v.strip() + "/"
 
     @field_validator("accounts", mode="before")
     @classmethod

@@ -74,6 +74,30 @@ def test_a_wrong_value_names_its_variable(
     assert name in str(bad.value)
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("https://bot:hunter2@slack.example/api/", "must not carry a user name or password"),
+        ("slack.com/api/", "must be an http(s) URL"),
+        ("ftp://slack.com/api/", "must be an http(s) URL"),
+    ],
+)
+def test_slack_api_url_is_checked_without_being_echoed(
+    monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    monkeypatch.setenv("SLACK_API_URL", value)
+    with pytest.raises(SettingsError) as bad:
+        load_settings()
+    assert "SLACK_API_URL" in str(bad.value) and problem in str(bad.value)
+    assert "hunter2" not in str(bad.value)
+
+
+def test_slack_api_url_gets_its_trailing_slash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # slack_sdk appends method names: without the slash /api + auth.test would be /apiauth.test.
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:8080/api")
+    assert load_settings().slack_api_url == "http://127.0.0.1:8080/api/"
+
+
 def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1234-secret")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "signing-secret-value")

@@ -457,6 +457,18 @@ async def test_dynamodb_store_that_does_not_exist_yet_is_not_created(
     assert boto3.client("dynamodb").list_tables()["TableNames"] == []
 
 
+async def test_dynamodb_store_without_a_region_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Settings default the region (as serve uses it); doctor used to crash with NoRegionError.
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("REVOKER_DATABASE_URL", "dynamodb://revoker-requests")
+    code, lines = await run_doctor(capsys)
+    assert code == 0, lines
+    assert "revoker-requests does not exist yet" in line(lines, "store")
+
+
 async def test_dynamodb_store_gets_a_write_that_keeps_nothing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

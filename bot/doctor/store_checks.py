@@ -19,6 +19,7 @@ from bot.doctor.findings import Finding, fail, ok, timed_out
 from bot.doctor.time_limits import CheckTimeout, off_loop, within
 from bot.errors import RevokerError
 from bot.revocation.iam_errors import error_code
+from bot.services import open_configured_store
 from bot.store import open_store
 
 if TYPE_CHECKING:
@@ -149,7 +150,8 @@ def _sqlite_write_probe(file: Path) -> None:
 async def _check_dynamodb(settings: Settings, table: str, limit: float) -> Finding:
     fix = "grant the bot the DynamoDB permissions listed in deploy/README.md on the table"
     try:
-        open_store(settings.database_url)  # validates the table name; makes no call
+        # Validates the table name and makes no call; the configured region, as serve uses it.
+        await open_configured_store(settings).close()
     except RevokerError as exc:
         return fail("store", exc.message, "fix REVOKER_DATABASE_URL")
     session = boto3.Session(region_name=settings.aws_region)
