@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -186,22 +187,112 @@ def _add_serve(subparsers: Subparsers) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
 
+    from bot.config import startup_line
     from bot.logs import configure_logging
-    from bot.services import build_services
+    from bot.services import build_services, store_answers
     from handlers.app import ConfigurationError
     from handlers.app import serve as serve_app
 
     try:
-        settings = load_settings()
-        configure_logging(settings.log_format or "json")
-        services = build_services(settings)
-        asyncio.run(serve_app(services))
-    except (SettingsError, ConfigurationError, RevokerError) as exc:
+        # Every problem at once, before anything (a database file, a connection) is created.
+        settings = load_settings(serving=True)
+    except SettingsError as exc:
         return _error(str(exc))
+    configure_logging(settings.log_format or "json")
+    logging.getLogger("bot.cli").info(startup_line(settings, _version()))
+
+    async def checked_then_served() -> None:
+        services = build_services(settings)
+        try:
+            # A missing DynamoDB table or an unreadable database stops start-up here, named,
+            # instead of surfacing in the first request.
+            await store_answers(services.store)
+        except BaseException:
+            await services.store.close()
+            raise
+        await serve_app(services)
+
+    try:
+        asyncio.run(checked_then_served())
+    except (ConfigurationError, RevokerError) as exc:
+        return _error(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         return EXIT_OK
     return EXIT_OK
+
+
+# --- store -----------------------------------------------------------------------------------
+
+
+def _add_store(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "store",
+        help="create the request store REVOKER_DATABASE_URL names (store init)",
+        description="Manage the request store REVOKER_DATABASE_URL names.",
+    )
+    actions = parser.add_subparsers(dest="store", metavar="ACTION", required=True)
+    init = actions.add_parser(
+        "init",
+        help="create the DynamoDB table (or SQLite file) the bot stores requests in",
+        description=(
+            "Create the store REVOKER_DATABASE_URL names, once per deployment: for "
+            "dynamodb://table-name the table (on-demand billing, the keys and indexes the bot "
+            "queries; the same as deploy/cloudformation/bot.yaml creates) in AWS_DEFAULT_REGION, "
+            "and wait until it is active; for sqlite:///path the file and its tables. An "
+            "existing store is left as it is. `serve` and `audit export` never create a "
+            "DynamoDB table themselves."
+        ),
+    )
+    init.set_defaults(handler=store_init)
+
+
+def store_init(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from bot.doctor import sqlite_file
+    from bot.services import open_configured_store
+    from bot.store.dynamodb import DynamoDbStore
+
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        return _error(str(err))
+    path = sqlite_file(settings.database_url)
+    existed = path is not None and path != ":memory:" and os.path.exists(path)
+    try:
+        store = open_configured_store(settings)  # SQLite makes its file and tables here
+    except RevokerError as err:
+        return _error(err.message, EXIT_FAILED)
+    try:
+        if isinstance(store, DynamoDbStore):
+            try:
+                created = store.create_table()
+            except (BotoCoreError, ClientError) as exc:
+                return _error(
+                    f"creating DynamoDB table {store.table!r} failed ({_aws_error(exc)})",
+                    EXIT_FAILED,
+                )
+            where = f"DynamoDB table {store.table!r} in {settings.aws_region}"
+            print(f"{where} {'created' if created else 'already exists'}; it is active")
+        else:
+            print(f"SQLite store {path} {'already exists' if existed else 'created'}")
+    finally:
+        import asyncio
+
+        asyncio.run(store.close())
+    return EXIT_OK
+
+
+def _aws_error(exc: Exception) -> str:
+    # The error code and AWS's message name the table and the missing permission, never a secret.
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+    return type(exc).__name__
 
 
 # --- demo ----------------------------------------------------------------------------------
@@ -321,6 +412,8 @@ def audit_export(args: argparse.Namespace) -> int:
 
     try:
         lines = asyncio.run(export())
+    except RevokerError as err:  # the DynamoDB table does not exist: says to run store init
+        return _error(err.message, EXIT_FAILED)
     except Exception as exc:  # the store's own errors vary by backend; none carries a secret
         return _error(f"reading the audit log failed ({type(exc).__name__}: {exc})", EXIT_FAILED)
     if request_id is not None and not lines:
@@ -411,6 +504,7 @@ COMMANDS: list[Callable[[Subparsers], None]] = [
     _add_inspect_key,
     _add_policy,
     _add_serve,
+    _add_store,
     _add_demo,
     _add_audit,
     _add_doctor,

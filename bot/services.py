@@ -35,6 +35,16 @@ def open_configured_store(settings: Settings) -> RequestStore:
     )
 
 
+# No request has this id (ids are R- and 6-12 of [0-9A-Z]): reading it changes nothing.
+_NO_REQUEST = "R-STORECHECK"
+
+
+async def store_answers(store: RequestStore) -> None:
+    """Raise unless the store answers a read: a DynamoDB table that does not exist raises
+    TableMissing (which names `store init`); anything else raises the backend's own error."""
+    await store.get(_NO_REQUEST)
+
+
 def build_services(
     settings: Settings,
     *,

@@ -27,12 +27,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
-from bot.config import Settings
+from bot.config import Settings, SettingsError, serving_problems
 from bot.services import Services
 from handlers.approvers import SlackApprovers
 from handlers.channel import RequestChannel
 from handlers.context import Handlers
 from handlers.decisions import publish_expired
+from handlers.socket_connection import SocketConnectionGuard
 
 log = logging.getLogger(__name__)
 
@@ -74,17 +75,8 @@ def web_client(settings: Settings, session: aiohttp.ClientSession | None = None)
 
 def check_startup(settings: Settings) -> None:
     """Refuse to start a bot nobody can approve on, or one that trusts unsigned calls."""
-    if not (settings.approver_user_ids or settings.approver_usergroup_ids):
-        raise ConfigurationError(
-            "No approver is configured: set REVOKER_APPROVER_USER_IDS and/or "
-            "REVOKER_APPROVER_USERGROUP_IDS."
-        )
-    if settings.slack_bot_token is None:
-        raise ConfigurationError("SLACK_BOT_TOKEN is not set.")
-    if settings.serve_mode == "http" and settings.slack_signing_secret is None:
-        raise ConfigurationError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests.")
-    if settings.serve_mode == "socket" and settings.slack_app_token is None:
-        raise ConfigurationError("Socket Mode needs SLACK_APP_TOKEN (xapp-…).")
+    if problems := serving_problems(settings):
+        raise ConfigurationError(str(SettingsError(problems)))
 
 
 @dataclass(frozen=True)
@@ -264,6 +256,7 @@ async def _serve(app: RevokerApp) -> None:
 
             assert settings.slack_app_token is not None  # check_startup made sure
             socket = AsyncSocketModeHandler(app.bolt, settings.slack_app_token.get_secret_value())
+            guard = SocketConnectionGuard(socket.client, stop)
             # Healthy while the websocket to Slack is up, so an orchestrator restarts a bot
             # that lost it for good.
             async with running(
@@ -279,9 +272,11 @@ async def _serve(app: RevokerApp) -> None:
                 if await _unless_stopped(connect, stop):
                     log.info("serving in Socket Mode; health on port %s", port)
                     await stop.wait()
-                else:
+                elif not guard.reason:
                     log.warning("stopped before the Socket Mode connection to Slack was up")
                 await socket.close_async()  # type: ignore[no-untyped-call]
+            if guard.reason:
+                raise ConfigurationError(guard.reason)
         else:
             async with running(app, settings.host, settings.port) as port:
                 log.info("serving Slack over HTTP on %s:%s%s", settings.host, port, EVENTS_PATH)

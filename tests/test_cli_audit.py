@@ -284,3 +284,50 @@ def test_verify_of_nothing_is_not_a_pass(
 ) -> None:
     code, out, _ = run(monkeypatch, capsys, ["audit", "verify"], "\n\n")
     assert (code, out) == (1, "no audit events in the input\n")
+
+
+def test_export_from_a_missing_dynamodb_table_names_store_init_and_creates_nothing(
+    moto_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+
+    monkeypatch.setenv("REVOKER_DATABASE_URL", "dynamodb://revoker-requests")
+    code, out, err = run(monkeypatch, capsys, ["audit", "export"])
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: DynamoDB table 'revoker-requests' does not exist in us-east-1. Create it once "
+        "with `bedrock-revoker store init` (same REVOKER_DATABASE_URL and AWS settings), or "
+        "deploy deploy/cloudformation/bot.yaml, which creates it.\n"
+    )
+    assert boto3.client("dynamodb").list_tables()["TableNames"] == []
+
+
+def test_store_init_creates_the_table_once_and_export_then_reads_it(
+    moto_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REVOKER_DATABASE_URL", "dynamodb://revoker-requests")
+    assert run(monkeypatch, capsys, ["store", "init"]) == (
+        0,
+        "DynamoDB table 'revoker-requests' in us-east-1 created; it is active\n",
+        "",
+    )
+    assert run(monkeypatch, capsys, ["store", "init"]) == (
+        0,
+        "DynamoDB table 'revoker-requests' in us-east-1 already exists; it is active\n",
+        "",
+    )
+    assert run(monkeypatch, capsys, ["audit", "export"]) == (0, "", "")
+
+
+def test_store_init_for_sqlite_creates_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "revoker.db"
+    monkeypatch.setenv("REVOKER_DATABASE_URL", f"sqlite:///{path}")
+    assert run(monkeypatch, capsys, ["store", "init"]) == (
+        0,
+        f"SQLite store {path} created\n",
+        "",
+    )
+    assert path.is_file()
+    assert run(monkeypatch, capsys, ["store", "init"])[1] == f"SQLite store {path} already exists\n"

@@ -71,7 +71,7 @@ def healthy_env(
     monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
     monkeypatch.setenv("SLACK_API_URL", api.base_url)
-    monkeypatch.setenv("REVOKER_APPROVER_USER_IDS", "U_CAROL")
+    monkeypatch.setenv("REVOKER_APPROVER_USER_IDS", "U0CAROL")
     monkeypatch.setenv("REVOKER_APPROVER_USERGROUP_IDS", "S0APPROVERS")
     monkeypatch.setenv("REVOKER_ACCOUNTS", ACCOUNTS)
     monkeypatch.setenv("REVOKER_DATABASE_URL", f"sqlite:///{db_path}")
@@ -173,9 +173,49 @@ async def test_invalid_settings_name_the_variable_and_stop(
 ) -> None:
     monkeypatch.setenv("REVOKER_PORT", "not-a-port")
     code, lines = await run_doctor(capsys)
-    failed = assert_one_failure(code, lines, "settings", "REVOKER_PORT")
-    assert "fix: correct the environment variable(s) named" in failed
-    assert lines[1] == "skip other checks: they need valid settings"
+    failed = assert_one_failure(code, lines, "settings REVOKER_PORT", "valid integer")
+    assert "fix: see the Configuration table in README.md" in failed
+    assert lines[1] == (
+        "skip other checks: they need valid settings (read from the environment (no .env file "
+        "here))"
+    )
+
+
+async def test_every_wrong_shape_is_reported_in_one_run_with_its_fix(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REVOKER_APPROVER_USER_IDS", "U0CAROL,carol@example.com")
+    monkeypatch.setenv("REVOKER_APPROVER_USERGROUP_IDS", "U0NOTAGROUP")
+    monkeypatch.setenv("REVOKER_ALLOWED_CHANNEL_IDS", "#incidents")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", APP_TOKEN)  # the app-level token in the wrong place
+    code, lines = await run_doctor(capsys)
+    assert code == 1
+    assert [ln.split(":")[0] for ln in failures(lines)] == [
+        "FAIL settings SLACK_BOT_TOKEN",
+        "FAIL settings REVOKER_APPROVER_USER_IDS",
+        "FAIL settings REVOKER_APPROVER_USERGROUP_IDS",
+        "FAIL settings REVOKER_ALLOWED_CHANNEL_IDS",
+    ]
+    assert "is not a bot token (they start with xoxb-)" in line(lines, "settings SLACK_BOT_TOKEN")
+    users = line(lines, "settings REVOKER_APPROVER_USER_IDS")
+    assert "'carol@exampl…' is not a Slack member id (U… or W…)" in users
+    assert "U0CAROL" not in users.split(" — fix: ")[0]  # only the wrong one is named
+    assert "Copy member ID" in users
+    groups = line(lines, "settings REVOKER_APPROVER_USERGROUP_IDS")
+    assert "'U0NOTAGROUP' is not a Slack user group id (S…)" in groups
+    channels = line(lines, "settings REVOKER_ALLOWED_CHANNEL_IDS")
+    assert "'#incidents' is not a Slack channel id (C…, G… or D…)" in channels
+
+
+async def test_settings_from_a_dotenv_file_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / ".env").write_text("REVOKER_REQUIRED_APPROVALS=1\n")
+    code, lines = await run_doctor(capsys)
+    assert code == 0, lines
+    assert line(lines, "settings") == (
+        f"ok   settings: loaded from the environment and {(tmp_path / '.env').resolve()}"
+    )
 
 
 async def test_no_approvers(
@@ -204,7 +244,9 @@ async def test_socket_mode_with_a_bot_token_as_app_token(
     monkeypatch.setenv("REVOKER_MODE", "socket")
     monkeypatch.setenv("SLACK_APP_TOKEN", BOT_TOKEN)
     code, lines = await run_doctor(capsys)
-    assert_one_failure(code, lines, "serving", "not an app-level token (xapp-…)")
+    assert_one_failure(
+        code, lines, "settings SLACK_APP_TOKEN", "not an app-level token (they start with xapp-)"
+    )
 
 
 # --- Slack ----------------------------------------------------------------------------------------
@@ -388,6 +430,23 @@ async def test_rejected_aws_credentials(capsys: pytest.CaptureFixture[str]) -> N
     assert line(lines, "aws iam read").startswith("skip")
 
 
+async def test_unreachable_aws_is_said_as_such_not_blamed_on_credentials(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket_without_listener() as url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url.removesuffix("/api/"))
+        code, lines = await run_doctor(capsys)
+    assert code == 1
+    failed = [ln for ln in failures(lines) if "aws identity" in ln]
+    assert failed == [
+        "FAIL aws identity: AWS STS cannot be reached from here (EndpointConnectionError) — fix: "
+        "check the network path to AWS from here (proxy, NAT or VPC endpoints for STS and IAM) "
+        "and AWS_ENDPOINT_URL if it is set, then run doctor again"
+    ]
+    assert "SigV4" not in "\n".join(lines)
+    assert line(lines, "aws iam read") == "skip aws iam read: AWS cannot be reached"
+
+
 # --- store ----------------------------------------------------------------------------------------
 
 
@@ -445,15 +504,16 @@ async def test_store_that_is_not_a_database(
     assert_one_failure(code, lines, "store", str(db_path))
 
 
-async def test_dynamodb_store_that_does_not_exist_yet_is_not_created(
+async def test_dynamodb_store_that_does_not_exist_is_not_created_and_names_store_init(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import boto3
 
     monkeypatch.setenv("REVOKER_DATABASE_URL", "dynamodb://revoker-requests")
     code, lines = await run_doctor(capsys)
-    assert code == 0
-    assert "revoker-requests does not exist yet" in line(lines, "store")
+    assert_one_failure(
+        code, lines, "store", "revoker-requests does not exist", "bedrock-revoker store init"
+    )
     assert boto3.client("dynamodb").list_tables()["TableNames"] == []
 
 
@@ -465,8 +525,7 @@ async def test_dynamodb_store_without_a_region_in_the_environment(
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.setenv("REVOKER_DATABASE_URL", "dynamodb://revoker-requests")
     code, lines = await run_doctor(capsys)
-    assert code == 0, lines
-    assert "revoker-requests does not exist yet" in line(lines, "store")
+    assert_one_failure(code, lines, "store", "revoker-requests does not exist")
 
 
 async def test_dynamodb_store_gets_a_write_that_keeps_nothing(
@@ -474,9 +533,10 @@ async def test_dynamodb_store_gets_a_write_that_keeps_nothing(
 ) -> None:
     import boto3
 
-    store = open_store("dynamodb://revoker-requests", region="us-east-1")
-    await store.list_pending()  # the store makes its table on first use
     monkeypatch.setenv("REVOKER_DATABASE_URL", "dynamodb://revoker-requests")
+
+    assert await asyncio.to_thread(cli.main, ["store", "init"]) == 0  # as an operator would
+    assert "created" in capsys.readouterr().out
     code, lines = await run_doctor(capsys)
     assert code == 0, "\n".join(lines)
     assert "read ok, write allowed (nothing kept)" in line(lines, "store")
@@ -518,7 +578,7 @@ async def test_diagnose_takes_settings_directly(api: SlackApiStandIn) -> None:
         SLACK_API_URL=api.base_url,
         REVOKER_MODE="socket",
         SLACK_APP_TOKEN=APP_TOKEN,
-        REVOKER_APPROVER_USER_IDS="U_CAROL",
+        REVOKER_APPROVER_USER_IDS="U0CAROL",
         REVOKER_DATABASE_URL="sqlite:///:memory:",
     )
     found = [f async for f in doctor.diagnose(settings, limit=10)]

@@ -61,10 +61,12 @@ def http_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     proc = subprocess.Popen(
         [*_command(), "serve"], env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path
     )
+    proc.log = []  # type: ignore[attr-defined]
     try:
         assert proc.stderr is not None
         # Ready when it says so: the log line is written after the port is bound.
         for line in proc.stderr:
+            proc.log.append(line)  # type: ignore[attr-defined]
             if "serving Slack over HTTP" in line:
                 assert json.loads(line)["level"] == "INFO"
                 break
@@ -142,3 +144,77 @@ def test_mode_follows_the_app_token_unless_forced() -> None:
     assert Settings(**base, slack_app_token="xapp-1").serve_mode == "socket"  # type: ignore[arg-type]
     forced = Settings(**base, slack_app_token="xapp-1", mode="http")  # type: ignore[arg-type]
     assert forced.serve_mode == "http"
+
+
+def test_serve_logs_one_start_up_line_without_secrets(
+    http_server: tuple[subprocess.Popen[str], int],
+) -> None:
+    proc, _ = http_server
+    log: list[str] = proc.log  # type: ignore[attr-defined]
+    (start,) = [json.loads(line) for line in log if "starting" in line]
+    version = subprocess.run(
+        [*_command(), "--version"], capture_output=True, text=True, check=True
+    ).stdout.split()[-1]
+    assert start["level"] == "INFO"
+    assert start["message"] == (
+        f"bedrock-revoker {version} starting: mode=http store=sqlite accounts=own only "
+        "approvers=1 user and 0 user groups, 1 approval per request channels=any "
+        "region=us-east-1; settings from the environment (no .env file here)"
+    )
+    text = "".join(log)
+    assert "xoxb-not-a-real-token" not in text and "0123456789abcdef" not in text
+
+
+def test_serve_reports_every_problem_at_once_before_creating_anything(tmp_path: Path) -> None:
+    env = _env(
+        tmp_path,
+        SLACK_APP_TOKEN="xoxb-pasted-in-the-wrong-place",
+        REVOKER_APPROVER_USERGROUP_IDS="secops",
+        REVOKER_ALLOWED_CHANNEL_IDS="C0INCIDENT,#incidents",
+        REVOKER_PORT="http",
+    )
+    done = subprocess.run(
+        [*_command(), "serve"], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert lines[0] == "error: Invalid configuration (6 problems):"
+    named = [line.strip().split(":")[0] for line in lines[1:]]
+    assert named == [
+        "SLACK_APP_TOKEN",
+        "REVOKER_PORT",
+        "REVOKER_APPROVER_USERGROUP_IDS",
+        "REVOKER_ALLOWED_CHANNEL_IDS",
+        "REVOKER_APPROVER_USER_IDS",  # no approver is left once the group id is set aside
+        "SLACK_BOT_TOKEN",
+    ]
+    assert all(" — fix: " in line for line in lines[1:])
+    assert "xoxb-pasted" not in done.stderr
+    assert not (tmp_path / "revoker.db").exists()  # nothing was created
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_on_a_missing_dynamodb_table_names_store_init(
+    aws_server: str, tmp_path: Path
+) -> None:
+    import boto3
+
+    env = _env(
+        tmp_path,
+        SLACK_BOT_TOKEN="xoxb-not-a-real-token",
+        SLACK_SIGNING_SECRET="0123456789abcdef0123456789abcdef",
+        REVOKER_APPROVER_USER_IDS="U0BOB",
+        REVOKER_DATABASE_URL="dynamodb://revoker-requests",
+        AWS_ENDPOINT_URL=aws_server,
+        REVOKER_PORT=str(_free_port()),
+    )
+    done = subprocess.run(
+        [*_command(), "serve"], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "error: DynamoDB table 'revoker-requests' does not exist in us-east-1. Create it once "
+        "with `bedrock-revoker store init` (same REVOKER_DATABASE_URL and AWS settings), or "
+        "deploy deploy/cloudformation/bot.yaml, which creates it."
+    )
+    assert boto3.client("dynamodb", endpoint_url=aws_server).list_tables()["TableNames"] == []

@@ -21,6 +21,7 @@ from bot.requests import (
 from bot.sandbox import dynamodb
 from bot.store import RequestStore, open_store
 from bot.store.dynamodb import DynamoDbStore
+from bot.store.dynamodb_schema import TableMissing
 from bot.store.sqlite import SqliteStore
 
 
@@ -51,6 +52,8 @@ async def store(
     clean_aws_env(monkeypatch)
     with atomic_moto():
         s = open_store("dynamodb://revoker-test")
+        assert isinstance(s, DynamoDbStore)
+        await asyncio.to_thread(s.create_table)  # `store init`, as an operator runs it once
         yield s
         await s.close()
 
@@ -251,13 +254,33 @@ async def test_two_sqlite_connections_to_one_file_still_have_one_winner(tmp_path
     await b.close()
 
 
-async def test_dynamodb_creates_its_table_once_on_first_use(dynamodb_env: None) -> None:
+async def test_dynamodb_never_creates_its_table_and_says_to_run_store_init(
+    dynamodb_env: None,
+) -> None:
+    import boto3
+
+    store = DynamoDbStore("revoker-new", region="us-east-1")
+    with pytest.raises(TableMissing) as missing:
+        await store.create(make_request())
+    assert missing.value.message == (
+        "DynamoDB table 'revoker-new' does not exist in us-east-1. Create it once with "
+        "`bedrock-revoker store init` (same REVOKER_DATABASE_URL and AWS settings), or deploy "
+        "deploy/cloudformation/bot.yaml, which creates it."
+    )
+    assert boto3.client("dynamodb").list_tables()["TableNames"] == []
+
+
+async def test_store_init_creates_the_table_once_even_when_two_run_at_once(
+    dynamodb_env: None,
+) -> None:
     import boto3
 
     first = DynamoDbStore("revoker-new")
-    second = DynamoDbStore("revoker-new")  # another replica starting at the same time
-    req = make_request()
-    await asyncio.gather(first.create(req), second.get(req.id))
+    second = DynamoDbStore("revoker-new")  # another operator (or a retry) at the same time
+    created = await asyncio.gather(
+        asyncio.to_thread(first.create_table), asyncio.to_thread(second.create_table)
+    )
+    assert sorted(created) == [False, True]
     table = boto3.client("dynamodb").describe_table(TableName="revoker-new")["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {
@@ -265,4 +288,6 @@ async def test_dynamodb_creates_its_table_once_on_first_use(dynamodb_env: None) 
         "by_target",
         "recent",
     }
+    req = make_request()
+    assert await first.create(req)
     assert await second.get(req.id) == req

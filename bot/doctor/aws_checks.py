@@ -7,7 +7,14 @@ import functools
 from collections.abc import AsyncIterator, Mapping
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from bot import keys
 from bot.aws import AwsClients
@@ -23,6 +30,24 @@ _CREDENTIALS_FIX = (
     "identity), AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 )
 _POLICY_FIX = "attach deploy/iam-policy.json to the bot's role or user"
+NETWORK_FIX = (
+    "check the network path to AWS from here (proxy, NAT or VPC endpoints for STS and IAM) and "
+    "AWS_ENDPOINT_URL if it is set, then run doctor again"
+)
+# AWS did not answer at all: nothing is wrong with the credentials (yet).
+_UNREACHABLE = (
+    EndpointConnectionError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+)
+
+
+def unreachable(exc: BaseException, service: str) -> str | None:
+    """What to say when `exc` means AWS could not be reached; None for any other error."""
+    if not isinstance(exc, _UNREACHABLE):
+        return None
+    return f"AWS {service} cannot be reached from here ({type(exc).__name__})"
 
 
 def aws_problem(exc: BaseException, operation: str, resource: str, service: str = "iam") -> str:
@@ -91,10 +116,14 @@ async def check_aws(
     try:
         identity = await off_loop(clients.caller_identity, limit)
     except CheckTimeout:
-        yield timed_out("aws identity", "sts:GetCallerIdentity", limit, _CREDENTIALS_FIX)
+        yield timed_out("aws identity", "sts:GetCallerIdentity", limit, NETWORK_FIX)
         yield skip("aws iam read", "no working AWS identity")
         return
     except Exception as exc:
+        if (problem := unreachable(exc, "STS")) is not None:
+            yield fail("aws identity", problem, NETWORK_FIX)
+            yield skip("aws iam read", "AWS cannot be reached")
+            return
         yield fail(
             "aws identity",
             aws_problem(exc, "GetCallerIdentity", "the caller", service="sts"),

@@ -8,7 +8,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import TextIO
 
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import Settings, SettingsError, load_settings, settings_source
 from bot.doctor.aws_checks import check_aws
 from bot.doctor.configuration_checks import check_configuration
 from bot.doctor.findings import Finding, Status, fail, ok, skip
@@ -36,16 +36,13 @@ async def diagnose(
         try:
             settings = load_settings()
         except SettingsError as exc:
-            problems = str(exc).splitlines()[1:] or [str(exc)]
-            yield fail(
-                "settings",
-                "; ".join(p.strip() for p in problems),
-                "correct the environment variable(s) named (or the .env file)",
-            )
-            yield skip("other checks", "they need valid settings")
+            # One line per wrong variable, each with its own fix.
+            for problem in exc.problems:
+                yield fail(f"settings {problem.variable}", problem.problem, problem.fix)
+            yield skip("other checks", f"they need valid settings (read from {settings_source()})")
             return
     scrubber.add(*settings_secrets(settings))
-    yield ok("settings", "loaded from the environment")
+    yield ok("settings", f"loaded from {settings_source()}")
     for finding in check_configuration(settings):
         yield finding
     async for finding in check_slack(settings, limit):

@@ -65,15 +65,6 @@ def check_configuration(settings: Settings) -> list[Finding]:
                     "and set SLACK_APP_TOKEN, or set REVOKER_MODE=http",
                 )
             )
-        elif not app_token.get_secret_value().startswith("xapp-"):
-            findings.append(
-                fail(
-                    "serving",
-                    "Socket Mode, but SLACK_APP_TOKEN is not an app-level token (xapp-…)",
-                    "use the app-level token from Basic Information > App-Level Tokens, "
-                    "not the bot token",
-                )
-            )
         else:
             findings.append(ok("serving", "Socket Mode; app-level token set"))
     return findings

@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.config import Settings
-from bot.doctor.aws_checks import aws_problem
+from bot.doctor.aws_checks import NETWORK_FIX, aws_problem, unreachable
 from bot.doctor.findings import Finding, fail, ok, timed_out
 from bot.doctor.time_limits import CheckTimeout, off_loop, within
 from bot.errors import RevokerError
@@ -172,13 +172,16 @@ def _dynamodb_probe(session: boto3.Session, config: Config, table: str, fix: str
         described = dynamodb.describe_table(TableName=table)["Table"]
     except ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
-            return ok(
+            return fail(
                 "store",
-                f"DynamoDB table {table} does not exist yet; the bot creates it on first start "
-                "(that needs dynamodb:CreateTable)",
+                f"DynamoDB table {table} does not exist (serve refuses to start without it)",
+                "create it once with `bedrock-revoker store init`, or deploy "
+                "deploy/cloudformation/bot.yaml",
             )
         return fail("store", aws_problem(exc, "DescribeTable", f"table {table}", "dynamodb"), fix)
     except BotoCoreError as exc:
+        if (problem := unreachable(exc, "DynamoDB")) is not None:
+            return fail("store", problem, NETWORK_FIX)
         return fail("store", aws_problem(exc, "DescribeTable", f"table {table}", "dynamodb"), fix)
     status = described.get("TableStatus", "UNKNOWN")
     if status not in ("ACTIVE", "UPDATING"):

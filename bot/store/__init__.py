@@ -34,7 +34,7 @@ def open_store(
     read_timeout: float = 15.0,
 ) -> RequestStore:
     """The store for `database_url`. SQLite opens (and creates its tables) at once, so a bad path
-    stops start-up; DynamoDB makes its table on first use, off the event loop."""
+    stops start-up; DynamoDB checks its table on first use (`store init` creates it)."""
     url = database_url.strip()
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]

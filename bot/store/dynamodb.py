@@ -1,14 +1,8 @@
 """The store for several replicas: one DynamoDB table, every write a conditional transaction.
 
-Layout (one table, created on first use if missing, on-demand billing):
-
-    pk = request id, sk = "request"          the request: version, status, body (JSON), created_at,
-                                             target, kind="request", pending="1" while pending
-    pk = request id, sk = "event#<seq>"      one audit event: body (its canonical JSON line)
-
-    GSI pending   (pending, created_at)  sparse: only pending requests carry `pending`
-    GSI by_target (target, created_at)   `list <user-or-role>`
-    GSI recent    (kind, created_at)     `list` without a name (requests are few: one partition)
+The table's layout is in `bot.store.dynamodb_schema`; `bedrock-revoker store init` (or the
+CloudFormation stack) creates it, and the store refuses to run without it rather than creating
+one silently in whatever account and region the credentials point at.
 
 A request and its new events go in one TransactWriteItems whose request Put is conditioned on the
 stored version and status, so the audit moves in lockstep with the state. boto3 is synchronous:
@@ -30,6 +24,7 @@ from botocore.exceptions import ClientError
 from bot.audit import AuditEvent
 from bot.requests import RequestStatus, RevocationRequest
 from bot.store.base import check_events, sortable_time, stored, target_key
+from bot.store.dynamodb_schema import TableMissing, create_table_input, missing_table_message
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -87,45 +82,25 @@ class DynamoDbStore:
             try:
                 self._client.describe_table(TableName=self.table)
             except ClientError as exc:
-                if _code(exc) != "ResourceNotFoundException":
-                    raise
-                self._create_table()
+                if _code(exc) == "ResourceNotFoundException":
+                    raise TableMissing(
+                        missing_table_message(self.table, self._client.meta.region_name)
+                    ) from None
+                raise
             self._client.get_waiter("table_exists").wait(TableName=self.table)
             self._ready = True
 
-    def _create_table(self) -> None:
-        def index(name: str, hash_key: str) -> Any:
-            return {
-                "IndexName": name,
-                "KeySchema": [
-                    {"AttributeName": hash_key, "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["body"]},
-            }
-
+    def create_table(self) -> bool:
+        """Create the table (`store init`) and wait until it is active. False if it existed."""
+        created = True
         try:
-            self._client.create_table(
-                TableName=self.table,
-                BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[
-                    {"AttributeName": name, "AttributeType": "S"}
-                    for name in ("pk", "sk", "pending", "target", "kind", "created_at")
-                ],
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                GlobalSecondaryIndexes=[
-                    index("pending", "pending"),
-                    index("by_target", "target"),
-                    index("recent", "kind"),
-                ],
-            )
+            self._client.create_table(**create_table_input(self.table))
         except ClientError as exc:
-            # Another replica is creating it at this moment; the waiter covers us.
             if _code(exc) != "ResourceInUseException":
                 raise
+            created = False
+        self._client.get_waiter("table_exists").wait(TableName=self.table)
+        return created
 
     # --- requests ---------------------------------------------------------------------------------
 

@@ -75,6 +75,8 @@ class Replica:
 @pytest.fixture
 async def replicas(aws_server: str) -> AsyncIterator[tuple[Replica, Replica]]:
     """Replicas A and B: one Slack stand-in (A's sandbox starts it), one DynamoDB table."""
+    # Created once, as `bedrock-revoker store init` does: the replicas never create it.
+    await asyncio.to_thread(DynamoDbStore(DATABASE_URL.removeprefix("dynamodb://")).create_table)
     async with sandbox(database_url=DATABASE_URL) as a:
         secret = a.settings.slack_signing_secret
         assert secret is not None

@@ -116,7 +116,9 @@ def _command() -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def serving(api: SlackApiStandIn, tmp_path: Path, aws_url: str) -> AsyncIterator[Served]:
+async def serving(
+    api: SlackApiStandIn, tmp_path: Path, aws_url: str, **overrides: str
+) -> AsyncIterator[Served]:
     """`bedrock-revoker serve` in Socket Mode against `api`; the caller waits for readiness."""
     port = _free_port()
     keep = ("PATH", "HOME", "LANG", "SYSTEMROOT")
@@ -139,6 +141,7 @@ async def serving(api: SlackApiStandIn, tmp_path: Path, aws_url: str) -> AsyncIt
             "REVOKER_HOST": "127.0.0.1",
             "REVOKER_PORT": str(port),
             "REVOKER_LOG_FORMAT": "json",
+            **overrides,
         }
     )
     proc = await asyncio.create_subprocess_exec(
@@ -180,6 +183,40 @@ def _ack(response: Any) -> SocketResponse:
 
 
 # ---------------------------------------------------------------------- the connection
+
+
+async def test_an_app_token_revoked_while_serving_ends_serve_with_an_error(
+    aws_server: str, tmp_path: Path
+) -> None:
+    async with slack() as api, serving(api, tmp_path, aws_server) as app:
+        await app.log.wait_for(READY)
+        api.fail("apps.connections.open", "token_revoked", times=100)
+        await api.socket.disconnect()  # Slack asks for a reconnect: a new URL is needed
+        code = await asyncio.wait_for(app.proc.wait(), START_TIMEOUT)
+        await app.log.finish()
+        assert code == 1
+        assert len(api.calls("apps.connections.open")) == 2  # the first, and one refused
+        assert app.log.lines[-1].startswith("error: Slack refused SLACK_APP_TOKEN (token_revoked)")
+
+
+async def test_a_wrong_app_token_ends_serve_with_an_error_instead_of_retrying_for_ever(
+    aws_server: str, tmp_path: Path
+) -> None:
+    wrong = "xapp-1-A0REVOKER-1-revokedlongago"
+    async with slack() as api, serving(api, tmp_path, aws_server, SLACK_APP_TOKEN=wrong) as app:
+        code = await asyncio.wait_for(app.proc.wait(), START_TIMEOUT)
+        await app.log.finish()
+        assert code == 1
+        (opened,) = api.calls("apps.connections.open")  # refused once, not retried
+        assert opened.response == {"ok": False, "error": "invalid_auth"}
+        last = app.log.lines[-1]
+        assert last == (
+            "error: Slack refused SLACK_APP_TOKEN (invalid_auth) when opening the Socket Mode "
+            "connection: use an app-level token (xapp-…) with connections:write from the app's "
+            "Basic Information page, or a new one if it was revoked"
+        )
+        assert wrong not in "\n".join(app.log.lines)
+        assert not any(READY in m for m in app.log.messages())
 
 
 async def test_health_follows_the_websocket_which_is_refreshed_and_closed_on_sigterm(
