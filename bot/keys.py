@@ -12,7 +12,6 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
@@ -75,7 +74,14 @@ MESSAGES: frozenset[str] = frozenset(
 )
 
 _QUOTES = "\"'`"
-_WHITESPACE = re.compile(r"\s+")
+# What a paste puts inside a key without changing it: whitespace where a terminal or a chat client
+# wraps it, and the zero-width characters some clients insert at a wrap point.
+_GAP_CHARS = "\\s\u00ad\u200b-\u200d\u2060\ufeff"
+_GAP = re.compile(f"[{_GAP_CHARS}]+")
+# Base64's own "+", "/" and "=" percent-encoded, as a URL, a form or a log of either carries a
+# key. A key never contains "%" itself, so decoding these three changes nothing else.
+_PERCENT_ESCAPES = {"%2B": "+", "%2F": "/", "%3D": "="}
+_PERCENT = re.compile("|".join(_PERCENT_ESCAPES), re.IGNORECASE)
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _ALIAS = re.compile(r"(.+)-at-([0-9]{12})", re.DOTALL)
 _COPY_SUFFIX = re.compile(r"(.+)\+[0-9]+", re.DOTALL)
@@ -90,14 +96,17 @@ _SECONDS = re.compile(r"[0-9]{1,9}")
 def normalize(key: str) -> str:
     """The key as it was issued, from however it was pasted.
 
-    Copy-paste brings surrounding quotes (from code and .env files) and whitespace, and chat
-    clients wrap long strings; a key never contains whitespace or quotes, so both are removed.
+    Copy-paste brings surrounding quotes (from code and .env files) and whitespace, chat clients
+    and terminals wrap long strings, and URLs percent-encode base64's "+/=". A key never contains
+    whitespace, quotes or "%", so all of that is undone. `find_secrets` spans exactly what this
+    removes, so whatever decodes as a key is also found, and redacted, inside text.
     """
     previous = None
     while previous != key:
         previous = key
         key = key.strip().strip(_QUOTES)
-    return _WHITESPACE.sub("", key)
+    key = _GAP.sub("", key)
+    return _PERCENT.sub(lambda m: _PERCENT_ESCAPES[m.group(0).upper()], key)
 
 
 def fingerprint(key: str) -> str:
@@ -108,29 +117,160 @@ def fingerprint(key: str) -> str:
     return hashlib.sha256(data).hexdigest()[:8]
 
 
-# Secrets found inside free text (a reason, a note, an IAM error message). A key is a fixed prefix
-# and a run of base64; requiring 16+ of it keeps the bare words "ABSK" or "bedrock-api-key-" in an
-# explanation intact while any real key, or most of one, is caught.
-_KEY_IN_TEXT = re.compile(r"(?:ABSK|bedrock-api-key-)[A-Za-z0-9+/_-]{16,}={0,2}")
-_SECRETS_IN_TEXT = (
-    (_KEY_IN_TEXT, "Bedrock API key"),
-    (re.compile(r"(?:xox[abeoprs]|xapp)-[A-Za-z0-9-]{10,}"), "Slack token"),
+# --- keys inside free text -------------------------------------------------------------------
+#
+# People paste the leaked key where they should not (a reason, a reject note), and IAM error
+# messages can quote what they were given. A key in text is found the way `decode` reads one: a
+# prefix, then runs of base64 (or its percent-escapes) separated by the gaps `normalize` removes,
+# so a key wrapped, spaced or URL-encoded is found as surely as one pasted whole.
+
+_KEY_CHAR = r"(?:[A-Za-z0-9+/=_-]|%2[BbFf]|%3[Dd])"
+_KEY_RUN = re.compile(f"{_KEY_CHAR}+")
+# Everything after a prefix that could still be part of its key: runs of key characters with
+# the gaps `normalize` removes between them.
+_KEY_REGION = re.compile(f"(?:[{_GAP_CHARS}]*{_KEY_CHAR}+)*")
+_PREFIX_IN_TEXT = re.compile(
+    "|".join(
+        f"[{_GAP_CHARS}]*".join(re.escape(c) for c in prefix)
+        for prefix in (LONG_TERM_PREFIX, SHORT_TERM_PREFIX)
+    )
 )
+# A key that does not decode (truncated, mistyped) is still secret: after a prefix, a first run of
+# 16+ key characters is taken for one, while the bare words "ABSK" or "bedrock-api-key-" in an
+# explanation stay as they are.
+_MIN_UNDECODED_RUN = 16
+# Where a key ends is found by decoding candidate ends, longest first. Text that keeps decoding
+# to printable characters (made to, since real text does not) could ask for thousands of tries;
+# past this many, all of it is redacted instead.
+_MAX_DECODE_TRIES = 32
+_SLACK_TOKEN = re.compile(r"(?:xox[abeoprs]|xapp)-[A-Za-z0-9-]{10,}")
+KEY_LABEL = "Bedrock API key"
+KEY_REMOVED_NOTE = "(a key was removed from this text)"
+
+
+def find_secrets(text: str) -> list[tuple[int, int, str]]:
+    """Where the Bedrock API keys and Slack tokens are in `text`: (start, end, label), in order.
+
+    After a prefix, a key runs as far as `decode` still reads it: the longest run of the
+    following chunks that decodes (so a wrapped key is taken whole, and a word after it only
+    when the two together still decode). When no run decodes, all of them are taken, provided the
+    first is long enough to be a key rather than a word. A key's region stops at the next prefix,
+    which keeps the search linear in the text.
+    """
+    found: list[tuple[int, int, str]] = []
+    prefixes = list(_PREFIX_IN_TEXT.finditer(text))
+    now = datetime.now(UTC)
+    for i, prefix in enumerate(prefixes):
+        limit = prefixes[i + 1].start() if i + 1 < len(prefixes) else len(text)
+        end = _key_end(text, prefix, limit, now)
+        if end is not None:
+            found.append((prefix.start(), end, KEY_LABEL))
+    for token in _SLACK_TOKEN.finditer(text):
+        if not any(s <= token.start() < e for s, e, _ in found):
+            found.append((token.start(), token.end(), "Slack token"))
+    return sorted(found)
+
+
+def _key_end(text: str, prefix: re.Match[str], limit: int, now: datetime) -> int | None:
+    """Where the key starting with `prefix` ends (at most at `limit`), or None if none is there."""
+    region = _KEY_REGION.match(text, prefix.end(), limit)
+    assert region is not None  # the pattern matches the empty string
+    ends: list[int] = []  # where each chunk ends in `text`
+    lengths: list[int] = []  # the normalized body's length up to there
+    body = ""
+    first_run = 0
+    greedy_end = prefix.end()  # where the fallback stops: past the longest key there can be
+    for chunk in _KEY_RUN.finditer(text, prefix.end(), region.end()):
+        piece = normalize(chunk.group(0))
+        first_run = first_run or len(piece)
+        greedy_end = chunk.end()
+        if len(body) + len(piece) > MAX_KEY_LENGTH:
+            break
+        body += piece
+        ends.append(chunk.end())
+        lengths.append(len(body))
+    fallback = greedy_end if first_run >= _MIN_UNDECODED_RUN else None
+    head = _GAP.sub("", prefix.group(0))
+    viable = _Viable(body)
+    tries = 0
+    for end, length in reversed(list(zip(ends, lengths, strict=True))):
+        if not viable(length):
+            continue
+        tries += 1
+        if tries > _MAX_DECODE_TRIES:
+            return greedy_end
+        if _decodes(head + body[:length], now):
+            return end
+    return fallback
+
+
+class _Viable:
+    """Which lengths of a key body `decode` could possibly read, worked out once per body: base64
+    with padding only at its end, decoding to printable UTF-8 (both kinds of key are text). The
+    full decode then runs only where this holds, a handful of times in real text."""
+
+    def __init__(self, body: str) -> None:
+        self._std = body.replace("-", "+").replace("_", "/")
+        padding = self._std.find("=")
+        self._cut = len(self._std) if padding < 0 else padding
+        raw = _b64(self._std[: self._cut // 4 * 4]) or b""
+        self._good_bytes = _printable_prefix(raw)
+
+    def __call__(self, length: int) -> bool:
+        if length > self._cut and (
+            length > self._cut + 2 or self._std[self._cut : length].strip("=")
+        ):
+            return False
+        data = min(length, self._cut)
+        return data % 4 != 1 and data // 4 * 3 <= self._good_bytes
+
+
+def _printable_prefix(raw: bytes) -> int:
+    """How many leading bytes of `raw` are printable UTF-8 text."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = raw[: exc.start].decode("utf-8")
+    if text.isprintable():
+        return len(text.encode("utf-8"))
+    first_bad = next(i for i, c in enumerate(text) if not c.isprintable())
+    return len(text[:first_bad].encode("utf-8"))
+
+
+def _decodes(cleaned: str, now: datetime) -> bool:
+    try:
+        _decode_cleaned(cleaned, now)
+    except InvalidKey:
+        return False
+    return True
 
 
 def redact_secrets(text: str) -> str:
     """Replace every Bedrock API key (or Slack token) in free text by its fingerprint.
 
-    People paste the leaked key where they should not; whatever the path, it must not reach a
-    message, the store or the audit. The fingerprint matches the one the thread shows.
+    Whatever the path, a pasted key must not reach a message, the store or the audit. The
+    fingerprint matches the one the thread shows, however the key was wrapped or encoded.
     """
-    for pattern, label in _SECRETS_IN_TEXT:
-        text = pattern.sub(_fingerprinted(label), text)
-    return text
+    found = find_secrets(text)
+    if not found:
+        return text
+    parts: list[str] = []
+    position = 0
+    for start, end, label in found:
+        parts.append(text[position:start])
+        parts.append(f"[{label} {fingerprint(text[start:end])}]")
+        position = end
+    parts.append(text[position:])
+    return "".join(parts)
 
 
-def _fingerprinted(label: str) -> Callable[[re.Match[str]], str]:
-    return lambda m: f"[{label} {fingerprint(m.group(0))}]"
+def redact_free_text(text: str) -> str:
+    """`redact_secrets` for what a person wrote (a reason, a note), which then says that a key
+    was taken out, so readers know the text is not as typed."""
+    redacted = redact_secrets(text)
+    if redacted == text:
+        return text
+    return f"{redacted.rstrip()} {KEY_REMOVED_NOTE}"
 
 
 def looks_like_key(text: str) -> bool:
@@ -144,8 +284,10 @@ def find_key(text: str) -> str | None:
     the first key among other words ("revoke ABSK…"), else None."""
     if looks_like_key(text):
         return text
-    found = _KEY_IN_TEXT.search(text)
-    return found.group(0) if found else None
+    for start, end, label in find_secrets(text):
+        if label == KEY_LABEL:
+            return text[start:end]
+    return None
 
 
 def decode(key: str, *, now: datetime | None = None) -> DecodedKey:
@@ -163,6 +305,10 @@ def decode(key: str, *, now: datetime | None = None) -> DecodedKey:
         now = datetime.now(UTC)
     elif now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
+    return _decode_cleaned(cleaned, now)
+
+
+def _decode_cleaned(cleaned: str, now: datetime) -> DecodedKey:
     if cleaned.startswith(SHORT_TERM_PREFIX):
         return _decode_short_term(cleaned, now)
     if cleaned.startswith(LONG_TERM_PREFIX):

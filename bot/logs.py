@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal, TextIO
 
+from bot import keys
+
 LogFormat = Literal["json", "text"]
 
 REDACTED = "[REDACTED]"
@@ -130,6 +132,9 @@ def _aws_secret(match: re.Match[str]) -> str:
 
 def redact(text: str) -> str:
     """`text` with anything shaped like a secret replaced by [REDACTED]."""
+    # Bedrock keys however wrapped or encoded, as the decoder reads them, then the shapes.
+    for start, end, _ in reversed(keys.find_secrets(text)):
+        text = text[:start] + REDACTED + text[end:]
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(REDACTED, text)
     text = _LABELLED.sub(lambda m: m.group(1) + REDACTED, text)

@@ -31,7 +31,7 @@ from pydantic import AwareDatetime, Field, field_validator
 from bot import validation
 from bot.audit import SYSTEM_ACTOR, AuditEvent, EventType, new_event
 from bot.errors import InvalidInput, NotFound
-from bot.keys import redact_secrets
+from bot.keys import redact_free_text, redact_secrets
 from bot.revocation.model import ExecutionReport, Frozen, RevocationPlan
 
 if TYPE_CHECKING:
@@ -322,7 +322,7 @@ class RequestService:
     ) -> RevocationRequest:
         """Store a new pending request. `request_id` is the id to give it when free (the one its
         target was resolved under, so AWS's records name it); a fresh one is drawn otherwise."""
-        reason = redact_secrets(reason.strip())
+        reason = redact_free_text(reason.strip())
         if not reason:
             raise InvalidInput(
                 "Say why: a reason or incident reference is required.", field="reason"
@@ -670,7 +670,7 @@ class RequestService:
 
 def _clean_note(note: str | None) -> str | None:
     """A reject or cancel note as stored: stripped, secrets redacted; None when blank."""
-    return redact_secrets(note.strip()) if note and note.strip() else None
+    return redact_free_text(note.strip()) if note and note.strip() else None
 
 
 def _refuse(code: OutcomeCode, message: str, req: RevocationRequest) -> Outcome:

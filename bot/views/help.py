@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.errors import InvalidInput
-from bot.keys import redact_secrets
+from bot.keys import redact_free_text
 from bot.revocation.model import Credential
 from bot.views import ids
 from bot.views.describe import describe_credential
@@ -137,7 +137,7 @@ def parse_reject_submission(
         raise InvalidInput("The form's hidden data is damaged; click Reject again.") from None
     element = next(iter(values.get(ids.REJECT_REASON_BLOCK, {}).values()), None)
     raw = element.get("value") if element else None
-    reason = redact_secrets(raw).strip() if isinstance(raw, str) else ""
+    reason = redact_free_text(raw.strip()) if isinstance(raw, str) else ""
     return RejectInput(request_id, channel_id, message_ts, reason or None)
 
 

@@ -30,7 +30,7 @@ from slack_sdk.models.views import View
 
 from bot import keys, validation
 from bot.errors import InvalidInput, InvalidKey
-from bot.keys import redact_secrets
+from bot.keys import redact_free_text
 from bot.policies import MAX_FUTURE_SKEW
 from bot.revocation.model import (
     ACTION_LABELS,
@@ -394,7 +394,7 @@ def _reason_block(value: str | None) -> InputBlock:
             action_id=ids.REASON_ACTION,
             multiline=True,
             max_length=REASON_MAX_LENGTH,
-            initial_value=redact_secrets(value)[:REASON_MAX_LENGTH] if value else None,
+            initial_value=redact_free_text(value)[:REASON_MAX_LENGTH] if value else None,
             placeholder="INC-1234: key found in a public repository",
         ),
     )
@@ -455,7 +455,7 @@ def parse_submission(
         decoded_key=decoded_key,
         actions=actions,
         account=_selected(values, ids.ACCOUNT_BLOCK) or meta.account,
-        reason=redact_secrets(_text(values, ids.REASON_BLOCK) or ""),
+        reason=redact_free_text(_text(values, ids.REASON_BLOCK) or ""),
         channel_id=meta.channel_id,
         revoke_before=revoke_before if kind is KeyKind.SHORT_TERM else None,
         problems=tuple(problems),
