@@ -12,9 +12,9 @@ Because the patches are on classes, they serve both `moto.mock_aws()` in-process
 `ThreadedMotoServer` running in the same process, which the real boto3 client reaches over HTTP.
 
 Sandbox-only helpers, which are not IAM API: `expire_credential` (backdate a key's expiry) and
-`inject_error` / `clear_faults` (make any IAM or STS operation answer with a genuine IAM error
-document, e.g. AccessDenied or Throttling). `reset()` and moto's own reset (`mock_aws` start/stop,
-`POST /moto-api/reset`) clear credentials and faults alike.
+`inject_error` / `clear_faults` (make any IAM, STS or CloudTrail operation answer with a genuine
+error document, e.g. AccessDenied or Throttling). `reset()` and moto's own reset (`mock_aws`
+start/stop, `POST /moto-api/reset`) clear credentials and faults alike.
 
 Behaviour chosen where AWS does not document it (each also noted where it is implemented):
 - Reset of an expired key: `InvalidInput` (400). IAM only says it cannot be done.
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import logging
 import secrets
 import string
@@ -46,7 +47,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
-from bot.sandbox import dynamodb
+from bot.sandbox import cloudtrail, dynamodb
 
 __all__ = [
     "API_KEY_SERVICES",
@@ -518,10 +519,11 @@ def inject_error(
 ) -> Fault:
     """Make the next `times` calls of `operation` (None: all of them) fail with an IAM error.
 
-    `operation` is the API name ("PutRolePolicy", "GetCallerIdentity"); `service` ("iam"/"sts")
-    narrows it; `when` narrows it to calls whose request parameters have these values, e.g.
-    `{"UserName": "alice"}`. The status defaults to what IAM uses for the code (403 for
-    AccessDenied, 409 for LimitExceeded, ..., 400 otherwise, which is right for Throttling).
+    `operation` is the API name ("PutRolePolicy", "GetCallerIdentity", "LookupEvents");
+    `service` ("iam"/"sts"/"cloudtrail") narrows it; `when` narrows it to calls whose request
+    parameters have these values, e.g. `{"UserName": "alice"}`. The status defaults to what
+    IAM uses for the code (403 for AccessDenied, 409 for LimitExceeded, ..., 400 otherwise,
+    which is right for Throttling).
     Every moto reset clears faults, and `mock_aws` resets when it starts: inject inside it.
     """
     if times is not None and times < 1:
@@ -583,12 +585,24 @@ def _error_document(service: str, fault: Fault, request_id: str) -> str:
     )
 
 
+# Services speaking a JSON protocol: their errors are {"__type", "message"} documents.
+_JSON_SERVICES = frozenset({"cloudtrail"})
+
+
 def _wrap_call_action(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def call_action(self: Any) -> Any:
         fault = _take_fault(self)
         if fault is None:
             return original(self)
         request_id = str(uuid.uuid4())
+        if self.service_name in _JSON_SERVICES:
+            headers = {
+                "Content-Type": "application/x-amz-json-1.1",
+                "x-amzn-RequestId": request_id,
+                "x-amzn-ErrorType": fault.code,
+            }
+            body = json.dumps({"__type": fault.code, "message": fault.message})
+            return fault.status, headers, body
         headers = {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}
         return fault.status, headers, _error_document(self.service_name, fault, request_id)
 
@@ -601,6 +615,7 @@ def _wrap_call_action(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def install() -> None:
     """Add the five operations and fault injection to moto. Safe to call any number of times."""
+    from moto.cloudtrail.responses import CloudTrailResponse
     from moto.core.base_backend import BackendDict
     from moto.iam.models import IAMBackend
     from moto.iam.responses import IamResponse
@@ -609,6 +624,8 @@ def install() -> None:
     # The store's DynamoDB tests and the multi-replica tests run on the same moto: give its
     # conditional writes DynamoDB's atomicity (see bot/sandbox/dynamodb.py).
     dynamodb.install()
+    # Event history (LookupEvents) and the STS answers that say who holds an access key.
+    cloudtrail.install()
     with _LOCK:
         if IAMBackend.__dict__.get(_INSTALLED_ATTR):
             return
@@ -635,6 +652,11 @@ def install() -> None:
             (IamResponse, "delete_service_specific_credential", _resp_delete),
             (IamResponse, "call_action", _wrap_call_action(IamResponse.call_action)),
             (TokenResponse, "call_action", _wrap_call_action(TokenResponse.call_action)),
+            (
+                CloudTrailResponse,
+                "call_action",
+                _wrap_call_action(CloudTrailResponse.call_action),
+            ),
             (BackendDict, "reset", classmethod(reset_all)),
             (IAMBackend, _INSTALLED_ATTR, True),
         ]
