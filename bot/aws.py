@@ -1,4 +1,4 @@
-"""boto3 clients for IAM, STS and Secrets Manager, one set per target account.
+"""boto3 clients for IAM, STS, CloudTrail and Secrets Manager, one set per target account.
 
 Clients are created once per (account, role session) and reused: creating a client loads the
 service model and costs far more than a call. With `REVOKER_ACCOUNTS` configured, each account is
@@ -37,6 +37,7 @@ from botocore.credentials import (
 from bot.config import AccountConfig, Settings
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudtrail import CloudTrailClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sts import STSClient
@@ -172,6 +173,19 @@ class _Clients:
         self.sts: STSClient = session.client("sts", config=config)
         self.secretsmanager: SecretsManagerClient = session.client("secretsmanager", config=config)
         self.identity: CallerIdentity | None = None
+        self._session = session
+        self._config = config
+        self._lock = threading.Lock()
+        # Event history is per Region: one client per Region asked for, made when first needed.
+        self._cloudtrail: dict[str, CloudTrailClient] = {}
+
+    def cloudtrail(self, region: str) -> CloudTrailClient:
+        with self._lock:
+            client = self._cloudtrail.get(region)
+            if client is None:
+                client = self._session.client("cloudtrail", region_name=region, config=self._config)
+                self._cloudtrail[region] = client
+            return client
 
 
 class AwsClients:
@@ -270,6 +284,12 @@ class AwsClients:
         self, account: str | None = None, *, request_id: str | None = None
     ) -> SecretsManagerClient:
         return self._clients(account, request_id).secretsmanager
+
+    def cloudtrail(
+        self, account: str | None = None, *, region: str, request_id: str | None = None
+    ) -> CloudTrailClient:
+        """CloudTrail in `region` of that account (event history is kept per Region)."""
+        return self._clients(account, request_id).cloudtrail(region)
 
     def caller_identity(
         self, account: str | None = None, *, request_id: str | None = None

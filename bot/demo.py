@@ -11,7 +11,9 @@ The story (long-term key): IAM user `BedrockAPIKey-demo` has a Bedrock API key, 
 @alice runs `/revoke-bedrock-key <the key>`, submits the modal with a reason, tries to approve her
 own request and is refused; @bob, an approver, approves; the key is deactivated and verified.
 With `short_term=True` the key is a genuine short-term key signed by an assumed session of role
-`incident-app-role`, and the actions are `deny_role` and `revoke_sessions`.
+`incident-app-role` and used once (an InvokeModel the sandbox's CloudTrail records); the bot finds
+the role from that event, prefills it in the modal with its evidence, and the actions are
+`deny_role` and `revoke_sessions`.
 
 The leaked key is never printed: the transcript shows its fingerprint, as the app does, and `main`
 refuses to print a transcript that contains it.
@@ -42,6 +44,8 @@ from bot.sandbox.iam import BEDROCK
 DEMO_USER = "BedrockAPIKey-demo"
 DEMO_ROLE = "incident-app-role"
 REGION = "us-east-1"
+LEAKER_IP = "198.51.100.23"
+LEAKER_AGENT = "leaked-key-client/0.1"
 LONG_TERM_REASON = "INC-4242: Bedrock API key pasted in a public gist"
 SHORT_TERM_REASON = "INC-4243: short-term Bedrock key printed in a CI log"
 FLOW_TIMEOUT = 30.0  # seconds for any one step of the flow; the whole demo takes about one
@@ -232,6 +236,9 @@ class _Flow:
         """(IAM's state as text, problems if the end state is not what the story promised)."""
         raise NotImplementedError
 
+    async def after_open(self, api: Any) -> None:
+        """Wait for whatever the bot adds to the modal after opening it."""
+
     # -- the flow
 
     async def run(self) -> DemoResult:
@@ -263,6 +270,7 @@ class _Flow:
                 lambda: api.views()[before:], FLOW_TIMEOUT, what="the modal to open"
             )
             view = views[0]
+            await self.after_open(api)
 
             self.say("@alice fills in the modal and submits it")
             response = await driver.view_submission(
@@ -426,10 +434,20 @@ class _ShortTermFlow(_Flow):
     def arrange(self, iam: Any) -> str:
         import boto3
 
+        from bot.sandbox.cloudtrail import bearer_token_call
+
         sts = boto3.Session(region_name=REGION).client("sts")
         leak = leaks.short_term_key(iam, sts, DEMO_ROLE, REGION)
         self.access_key_id = leak.access_key_id or ""
+        # Someone uses the leaked key: CloudTrail records the call under the signing session.
+        bearer_token_call(leak.key, region=REGION, source_ip=LEAKER_IP, user_agent=LEAKER_AGENT)
         return leak.key
+
+    async def after_open(self, api: Any) -> None:
+        self.say("the bot reads CloudTrail for the key's signer and updates the modal")
+        await api.wait_for(
+            lambda: api.calls("views.update"), FLOW_TIMEOUT, what="the signer in the modal"
+        )
 
     def story(self) -> list[str]:
         return [
@@ -441,9 +459,11 @@ class _ShortTermFlow(_Flow):
             f"@alice types /revoke-bedrock-key <the leaked key, fingerprint {self.fingerprint}>."
             "\n     The bot decodes it locally: short-term, signed by a role session, valid "
             "for hours.",
-            f"A short-term key does not name its role (CloudTrail LookupEvents by AccessKeyId "
-            f"does):\n     @alice enters {DEMO_ROLE}, ticks 'deny API-key use to the role' and "
-            "'revoke the\n     role's sessions', gives a reason and submits.",
+            f"Someone used the key from {LEAKER_IP}. A short-term key does not name its "
+            "role;\n     CloudTrail does: the bot looks up events made with "
+            f"{self.access_key_id}\n     and prefills role {DEMO_ROLE} in the modal with that "
+            "evidence. @alice ticks\n     'deny API-key use to the role' and 'revoke the "
+            "signer's sessions', gives a reason\n     and submits.",
             "@alice clicks Approve on her own request: refused, in a reply only she sees.",
             "@bob, a configured approver, clicks Approve. The bot attaches both policies, "
             "verifies them,\n     and marks the request Completed.",
@@ -454,7 +474,7 @@ class _ShortTermFlow(_Flow):
         from bot.views import ids
 
         return {
-            ids.IDENTIFIER_BLOCK: {ids.IDENTIFIER_ACTION: plain_text_input(DEMO_ROLE)},
+            # The role field is left as the bot prefilled it from CloudTrail.
             ids.ACTIONS_BLOCK: {ids.ACTIONS_ACTION: checkboxes("deny_role", "revoke_sessions")},
             ids.REASON_BLOCK: {ids.REASON_ACTION: plain_text_input(self.reason)},
         }

@@ -14,6 +14,11 @@ ACCOUNT_ID = re.compile(r"\d{12}")
 ROLE_ARN = re.compile(
     r"arn:aws[\w-]*:iam::(?P<account>\d{12}):role(?P<path>/(?:[\x21-\x7e]*/)?)(?P<name>[\w+=,.@-]{1,64})"
 )
+# What CloudTrail shows as a role session's userIdentity.arn; responders copy it from there.
+ASSUMED_ROLE_ARN = re.compile(
+    r"arn:aws[\w-]*:sts::(?P<account>\d{12}):assumed-role/(?P<name>[\w+=,.@-]{1,64})"
+    r"/(?P<session>[\w+=,.@-]{2,64})"
+)
 REQUEST_ID = re.compile(r"R-[0-9A-Z]{6,12}")
 
 

@@ -6,15 +6,17 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import RevokerError
 from bot.revocation.model import KeyKind
 from bot.views import credential_list, guess_kind, help_text, refusal, request_message
 from bot.views.help import COMMAND
-from bot.views.modal import revocation_modal
+from bot.views.modal import revocation_modal, switched_modal
 from handlers.channel import RequestChannel
 from handlers.context import Handlers
+from handlers.modal import signer_to_show
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +51,39 @@ def register(app: AsyncApp, h: Handlers) -> None:
 
 
 async def _open_modal(h: Handlers, client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
-    await client.views_open(
+    accounts = tuple(h.services.settings.accounts)
+    account_ids = {n: a.account_id for n, a in h.services.settings.accounts.items()}
+    opened = await client.views_open(
         trigger_id=body["trigger_id"],
         view=revocation_modal(
             guess_kind(text),
             channel_id=body["channel_id"],
-            accounts=tuple(h.services.settings.accounts),
-            account_ids={n: a.account_id for n, a in h.services.settings.accounts.items()},
+            accounts=accounts,
+            account_ids=account_ids,
             prefill_identifier=text or None,
         ),
     )
+    # A short-term key's signer is read from CloudTrail after the modal is open (the trigger id
+    # would not wait for it), then shown and prefilled.
+    view = opened.get("view") or {}
+    found = await signer_to_show(h, view.get("private_metadata") or "")
+    if found is None:
+        return
+    try:
+        await client.views_update(
+            view_id=view["id"],
+            hash=view.get("hash"),
+            view=switched_modal(
+                (view.get("state") or {}).get("values") or {},
+                view["private_metadata"],
+                accounts=accounts,
+                account_ids=account_ids,
+                signer=found,
+            ),
+        )
+    except SlackApiError as exc:
+        # hash_conflict: the modal changed meanwhile (a type switch shows the signer itself).
+        log.info("modal not updated with the signer: %s", exc.response.get("error"))
 
 
 async def _status(channel: RequestChannel, respond: AsyncRespond, request_id: str) -> None:

@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import RevokerError
 from bot.logs import log_context
 from bot.requests import RevocationRequest, new_request_id
-from bot.revocation.model import KeyKind, Target
+from bot.revocation.model import KeyKind, Signer, Target
 from bot.views import (
     RejectInput,
     ids,
@@ -20,7 +20,7 @@ from bot.views import (
     parse_submission,
     refusal,
 )
-from bot.views.modal import ModalInput, switched_modal
+from bot.views.modal import ModalInput, ModalMetadata, switched_modal
 from handlers.context import Handlers
 from handlers.decisions import publish_outcome
 
@@ -66,16 +66,37 @@ def register(app: AsyncApp, h: Handlers) -> None:
 
 
 async def _switch(h: Handlers, client: AsyncWebClient, view: dict[str, Any]) -> None:
-    await client.views_update(
-        view_id=view["id"],
-        hash=view.get("hash"),
-        view=switched_modal(
-            view["state"]["values"],
-            view["private_metadata"],
-            accounts=tuple(h.services.settings.accounts),
-            account_ids={n: a.account_id for n, a in h.services.settings.accounts.items()},
-        ),
-    )
+    settings = h.services.settings
+    values, metadata = view["state"]["values"], view["private_metadata"]
+    accounts = tuple(settings.accounts)
+    account_ids = {n: a.account_id for n, a in settings.accounts.items()}
+    switched = switched_modal(values, metadata, accounts=accounts, account_ids=account_ids)
+    found = await signer_to_show(h, switched.private_metadata or "")
+    if found is not None:
+        switched = switched_modal(
+            values, metadata, accounts=accounts, account_ids=account_ids, signer=found
+        )
+    await client.views_update(view_id=view["id"], hash=view.get("hash"), view=switched)
+
+
+async def signer_to_show(h: Handlers, private_metadata: str) -> Signer | None:
+    """Who signed the short-term key a modal now carries, when the modal does not show it yet:
+    looked up in CloudTrail (read-only) so the role can be prefilled with its evidence."""
+    try:
+        meta = ModalMetadata.decode(private_metadata)
+    except RevokerError:
+        return None
+    key = meta.decoded_key
+    if (
+        meta.signer is not None
+        or key is None
+        or key.kind is not KeyKind.SHORT_TERM
+        or key.signed_by != "session"
+        or meta.kind is not KeyKind.SHORT_TERM
+    ):
+        return None
+    _, found = await h.services.revoker.find_signer(key, account=meta.account)
+    return found
 
 
 async def _submit(h: Handlers, client: AsyncWebClient, inp: ModalInput, user: str) -> None:

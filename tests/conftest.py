@@ -190,6 +190,29 @@ def short_term_key_from_role(role_arn: str) -> str:
     return token
 
 
+def use_key(key: str, *, endpoint_url: str | None = None, **kwargs: Any) -> None:
+    """A call made with the key (InvokeModel, bearer token), which CloudTrail records under its
+    signer: how the sandbox's event history comes to know who signed a key."""
+    from bot.sandbox.cloudtrail import bearer_token_call
+
+    assert bearer_token_call(key, endpoint_url=endpoint_url, **kwargs) == 200
+
+
+def short_term_key_from_user_session(iam: Any, user_name: str) -> tuple[str, str]:
+    """A genuine short-term key signed by a GetSessionToken session (ASIA...) of the user."""
+    from aws_bedrock_token_generator import BedrockTokenGenerator
+    from botocore.credentials import Credentials
+
+    ak = iam.create_access_key(UserName=user_name)["AccessKey"]
+    sts = boto_session().client(
+        "sts", aws_access_key_id=ak["AccessKeyId"], aws_secret_access_key=ak["SecretAccessKey"]
+    )
+    creds = sts.get_session_token()["Credentials"]
+    signing = Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    token: str = BedrockTokenGenerator().get_token(signing, REGION)
+    return token, creds["AccessKeyId"]
+
+
 def short_term_key_from_user(iam: Any, user_name: str) -> tuple[str, str]:
     """A genuine short-term key signed with the user's long-term access key (AKIA...)."""
     from aws_bedrock_token_generator import BedrockTokenGenerator

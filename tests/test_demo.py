@@ -78,6 +78,11 @@ def test_demo_short_term_revokes_the_role_sessions_and_never_prints_the_key(
 
     assert_common_story(out)
     assert "short-term key, fingerprint" in out
+    # The signer was found in CloudTrail, from the leaked key's own use, and prefilled.
+    modal = out.split("The modal, as @alice submitted it", 1)[1].split("#incident-4242", 1)[0]
+    assert "Signed by role incident-app-role" in modal
+    assert "InvokeModel (bedrock.amazonaws.com, with the Bedrock API key)" in modal
+    assert "[arn:aws:iam::123456789012:role/incident-app-role]" in modal
     # The plan and the closing reply show AWSRevokeOlderSessions's document in full.
     thread = out.split("as everyone in the channel reads it", 1)[1].split("What only @alice", 1)[0]
     assert "`PolicyName`: `AWSRevokeOlderSessions`" in thread

@@ -38,11 +38,16 @@ SERVICES: dict[str, str | None] = {
     "iam": "iam",
     "sts": "sts",
     "secretsmanager": "secretsmanager",
+    "cloudtrail": "cloudtrail",
     "dynamodb": None,
 }
 
 # Calls AWS authorises for every caller: no policy statement can grant or deny them.
 NO_PERMISSION_NEEDED = frozenset({"sts:GetCallerIdentity"})
+
+# Actions that support no resource-level permissions (Service Authorization Reference: no
+# resource type): a policy can only grant them on "*".
+NO_RESOURCE_LEVEL = frozenset({"cloudtrail:LookupEvents", "sts:GetAccessKeyInfo"})
 
 # Code that never talks to a real account, with the reason. Keep this list short.
 NOT_SCANNED = {
@@ -308,13 +313,13 @@ def test_scanner_requires_every_candidate_for_an_unhinted_shared_name() -> None:
 def test_scanner_reports_clients_it_cannot_map() -> None:
     source = (
         "import boto3\n"
-        "trail = boto3.client('cloudtrail')\n"
+        "trail = boto3.client('ec2')\n"
         "kms = boto3.Session().client(service_name='kms')\n"
         "dyn = boto3.client(name)\n"
     )
     found = scan_source(source, "bot/x.py")
     assert found.unknown_clients == [
-        "bot/x.py:2: client('cloudtrail')",
+        "bot/x.py:2: client('ec2')",
         "bot/x.py:3: client('kms')",
         "bot/x.py:4: client(<not a literal>)",
     ]
@@ -411,8 +416,12 @@ def test_policy_is_least_privilege_shaped(policy: dict[str, Any]) -> None:
         for action in _as_list(statement["Action"]):
             assert "*" not in action, f"{statement['Sid']}: wildcard action {action}"
         for resource in _as_list(statement["Resource"]):
-            assert resource != "*", f"{statement['Sid']}: Resource '*'"
-            assert resource.startswith(("arn:aws:iam::", "arn:aws:secretsmanager:"))
+            if resource == "*":
+                # Only actions IAM cannot scope to a resource may have Resource "*".
+                unscoped = set(_as_list(statement["Action"])) - NO_RESOURCE_LEVEL
+                assert not unscoped, f"{statement['Sid']}: Resource '*' for {unscoped}"
+                continue
+            assert resource.startswith(("arn:aws:iam::", "arn:aws:secretsmanager:")), resource
     by_sid = {s["Sid"]: s for s in statements}
     assert _as_list(by_sid["ResetSecretDelivery"]["Resource"]) == [
         "arn:aws:secretsmanager:*:*:secret:bedrock-key-revoker/*"

@@ -273,7 +273,7 @@ def test_revoke_sessions_refused_for_akia_signed_key_suggests_deny_user() -> Non
     # ... and what it suggests is accepted for that target.
     p = plan(target, ["deny_user"], now=NOW)
     assert p.steps[0].params["UserName"] == "bob"
-    assert any("deactivate that access key" in n for n in p.notes)
+    assert any("until it is deactivated (deactivate_access_key)" in n for n in p.notes)
 
 
 def test_akia_signed_key_without_a_known_user_is_refused() -> None:

@@ -175,20 +175,25 @@ async def test_unknown_role_is_not_found(moto_aws: None, revoker: Revoker) -> No
     assert "no IAM role named ghost" in e.value.message
 
 
-async def test_short_term_session_key_needs_the_role(iam: Any, revoker: Revoker) -> None:
+async def test_short_term_key_never_used_needs_the_role_and_says_it_is_unconfirmed(
+    iam: Any, revoker: Revoker
+) -> None:
     role = create_role(iam, "ci")
-    leaked = short_term_key_from_role(role["Arn"])
-    calls = counter(revoker.clients)
+    leaked = short_term_key_from_role(role["Arn"])  # no call made with it: CloudTrail has nothing
     with pytest.raises(InvalidInput) as e:
         await revoker.resolve(leaked)
-    assert e.value.field == "role"
-    assert "CloudTrail" in e.value.message
-    assert calls.names == []
+    assert e.value.field == "identifier"
+    assert "CloudTrail could not confirm" in e.value.message
+    assert "no event made with that access key" in e.value.message
     target = await revoker.resolve(leaked, role="ci")
     assert target.role is not None and target.role.name == "ci"
+    assert target.signer is not None and not target.signer.confirmed
     assert target.key is not None and target.key.signed_by == "session"
     assert target.key.access_key_id and target.key.access_key_id.startswith("ASIA")
     assert leaked not in target.model_dump_json()
+    plan = revoker.plan(target, ["deny_role"])
+    (note,) = [n for n in plan.notes if "could NOT be confirmed" in n]
+    assert "Acting on role ci as the requester named it" in note
 
 
 async def test_akia_signed_short_term_key_finds_its_user(iam: Any, revoker: Revoker) -> None:

@@ -320,7 +320,9 @@ def test_short_term_modal_offers_only_short_term_actions() -> None:
     assert picker is not None and picker["element"]["type"] == "datetimepicker"
     identifier = find(view, ids.IDENTIFIER_BLOCK)
     assert identifier is not None
-    assert identifier["label"]["text"] == "IAM role name or ARN that generated the key"
+    assert identifier["label"]["text"] == (
+        "IAM role that signed the key (name, ARN or assumed-role ARN)"
+    )
 
 
 def test_account_select_only_with_several_accounts() -> None:
@@ -510,7 +512,7 @@ def test_prefilled_key_is_decoded_not_echoed() -> None:
     assert modal_errors(got) == {}
 
 
-def test_identifier_is_optional_only_when_a_long_term_key_stands_in() -> None:
+def test_identifier_is_optional_when_a_pasted_key_stands_in() -> None:
     def optional(view: View) -> bool:
         block = find(view, ids.IDENTIFIER_BLOCK)
         assert block is not None
@@ -520,13 +522,15 @@ def test_identifier_is_optional_only_when_a_long_term_key_stands_in() -> None:
     assert optional(
         revocation_modal(KeyKind.LONG_TERM, channel_id=CHANNEL, prefill_identifier=LONG_KEY)
     )
-    # A short-term key never names its role, so the role stays required even with a key.
+    # A short-term key does not name its role, but its signer is read from CloudTrail when the
+    # request is resolved: the role may stay empty (resolution refuses if CloudTrail cannot say).
     view = revocation_modal(KeyKind.SHORT_TERM, channel_id=CHANNEL, prefill_identifier=SHORT_KEY)
-    assert not optional(view)
+    assert optional(view)
     assert view.private_metadata is not None
     got = parse_submission(state(kind=KeyKind.SHORT_TERM), view.private_metadata, now=NOW)
     assert got.decoded_key is not None
-    assert "CloudTrail" in modal_errors(got, now=NOW)[ids.IDENTIFIER_BLOCK]
+    assert ids.IDENTIFIER_BLOCK not in modal_errors(got, now=NOW)
+    assert not optional(revocation_modal(KeyKind.SHORT_TERM, channel_id=CHANNEL))
 
 
 def test_guess_kind() -> None:
@@ -551,7 +555,7 @@ def test_switch_keeps_entries_but_not_a_pasted_key() -> None:
     assert "initial_value" not in identifier["element"]
     reason = find(view, ids.REASON_BLOCK)
     assert reason is not None and reason["element"]["initial_value"] == "INC-9"
-    assert action_options(view) == (["deny_role", "revoke_sessions"], ["deny_role"])
+    assert action_options(view) == ([a.value for a in SHORT_TERM_ACTIONS], ["deny_role"])
     kind = find(view, ids.KIND_BLOCK)
     assert kind is not None and kind["element"]["initial_option"]["value"] == "short_term"
     assert view.private_metadata is not None

@@ -32,7 +32,12 @@ from botocore.exceptions import ClientError
 from bot import policies
 from bot.aws import AwsClients
 from bot.revocation.iam_errors import error_code, explain, request_id_of
-from bot.revocation.iam_reads import find_credential, role_policy, user_policy
+from bot.revocation.iam_reads import (
+    access_key_status,
+    find_credential,
+    role_policy,
+    user_policy,
+)
 from bot.revocation.model import (
     IamCall,
     RevocationPlan,
@@ -94,6 +99,8 @@ def _skip(message: str, response: Any = None) -> _Outcome:
 
 def _resource(step: IamCall) -> str:
     p = step.params
+    if "AccessKeyId" in p:
+        return f"access key {p['AccessKeyId']} of user {p.get('UserName')}"
     if "ServiceSpecificCredentialId" in p:
         return f"key {p['ServiceSpecificCredentialId']} of user {p.get('UserName')}"
     if "RoleName" in p:
@@ -131,6 +138,7 @@ class _Step:
             "PutRolePolicy": self._put_role_policy,
             "DeleteUserPolicy": self._remove_policy,
             "DeleteRolePolicy": self._remove_policy,
+            "UpdateAccessKey": self._update_access_key,
         }.get(op)
         if handler is None:
             return _Outcome(
@@ -257,23 +265,33 @@ class _Step:
     # -- policies ------------------------------------------------------------------------------
 
     def _put_user_policy(self) -> _Outcome:
-        user, name = self.p["UserName"], self.p["PolicyName"]
-        doc = self.p["PolicyDocument"]
-        current = user_policy(self.iam, user, name)
-        if current is not None and policies.same_policy(current, doc):
-            return _skip(f"User {user} already has policy {name} as planned.")
-        answer = self.iam.put_user_policy(
-            UserName=user, PolicyName=name, PolicyDocument=policies.to_compact_json(doc)
+        user = self.p["UserName"]
+        return self._put_policy(
+            "user",
+            user,
+            user_policy(self.iam, user, self.p["PolicyName"]),
+            lambda text: self.iam.put_user_policy(
+                UserName=user, PolicyName=self.p["PolicyName"], PolicyDocument=text
+            ),
         )
-        how = "replaced" if current is not None else "attached"
-        return _ok(f"Policy {name} {how} on user {user}.", answer)
 
     def _put_role_policy(self) -> _Outcome:
-        role, name = self.p["RoleName"], self.p["PolicyName"]
-        doc = self.p["PolicyDocument"]
-        current = role_policy(self.iam, role, name)
+        role = self.p["RoleName"]
+        return self._put_policy(
+            "role",
+            role,
+            role_policy(self.iam, role, self.p["PolicyName"]),
+            lambda text: self.iam.put_role_policy(
+                RoleName=role, PolicyName=self.p["PolicyName"], PolicyDocument=text
+            ),
+        )
+
+    def _put_policy(
+        self, kind: str, owner: str, current: dict[str, Any] | None, put: Callable[[str], Any]
+    ) -> _Outcome:
+        name, doc = self.p["PolicyName"], self.p["PolicyDocument"]
         if current is not None and policies.same_policy(current, doc):
-            return _skip(f"Role {role} already has policy {name} as planned.")
+            return _skip(f"{kind.title()} {owner} already has policy {name} as planned.")
         if name == policies.REVOKE_SESSIONS_POLICY_NAME and current is not None:
             # Time passed between plan and approval: someone (or the console) may have set a
             # later cutoff meanwhile. Never move it backwards.
@@ -281,19 +299,44 @@ class _Step:
             planned = policies.session_revocation_time(doc)
             if existing is not None and planned is not None and existing >= planned:
                 return _skip(
-                    f"Role {role} already revokes sessions issued before "
+                    f"{kind.title()} {owner} already revokes sessions issued before "
                     f"{policies.format_time(existing)}, not earlier than the planned "
                     f"{policies.format_time(planned)}; kept the later time."
                 )
-        answer = self.iam.put_role_policy(
-            RoleName=role, PolicyName=name, PolicyDocument=policies.to_compact_json(doc)
-        )
+        answer = put(policies.to_compact_json(doc))
         if name == policies.REVOKE_SESSIONS_POLICY_NAME:
             cutoff = policies.session_revocation_time(doc)
             when = policies.format_time(cutoff) if cutoff else "?"
-            return _ok(f"Sessions of role {role} issued before {when} are now denied.", answer)
+            return _ok(f"Sessions of {kind} {owner} issued before {when} are now denied.", answer)
         how = "replaced" if current is not None else "attached"
-        return _ok(f"Policy {name} {how} on role {role}.", answer)
+        return _ok(f"Policy {name} {how} on {kind} {owner}.", answer)
+
+    # -- access keys -------------------------------------------------------------------------
+
+    def _update_access_key(self) -> _Outcome:
+        user, access_key, wanted = self.p["UserName"], self.p["AccessKeyId"], self.p["Status"]
+        try:
+            status = access_key_status(self.iam, user, access_key)
+        except ClientError as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+            status = None
+        if status is None:
+            gone = f"Access key {access_key} of user {user} no longer exists"
+            if wanted == "Inactive":
+                return _skip(f"{gone}; it cannot sign anything, nothing to deactivate.")
+            return _Outcome(
+                StepOutcome.ERROR,
+                f"{gone}; a deleted access key cannot be reactivated.",
+                None,
+                "NoSuchEntity",
+            )
+        if status == wanted:
+            return _skip(f"Access key {access_key} of user {user} is already {wanted}.")
+        answer = self.iam.update_access_key(UserName=user, AccessKeyId=access_key, Status=wanted)
+        return _ok(
+            f"Access key {access_key} of user {user} is now {wanted} (was {status}).", answer
+        )
 
     def _remove_policy(self) -> _Outcome:
         name = self.p["PolicyName"]

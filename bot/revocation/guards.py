@@ -16,7 +16,6 @@ from bot.revocation.model import (
     REVERSAL,
     SHORT_TERM_ACTIONS,
     Action,
-    InlinePolicy,
     KeyKind,
     Role,
     Target,
@@ -32,9 +31,12 @@ REVOKER_ROLE_PREFIX = "BedrockKeyRevoker"
 
 CREDENTIAL_ACTIONS = frozenset({Action.DEACTIVATE, Action.RESET, Action.DELETE, Action.REACTIVATE})
 USER_ACTIONS = frozenset({Action.DENY_USER, Action.ALLOW_USER})
+ACCESS_KEY_ACTIONS = frozenset({Action.DEACTIVATE_ACCESS_KEY, Action.REACTIVATE_ACCESS_KEY})
 ROLE_ACTIONS = frozenset(
     {Action.DENY_ROLE, Action.REVOKE_SESSIONS, Action.ALLOW_ROLE, Action.LIFT_SESSION_REVOCATION}
 )
+# Session cutoffs apply to a role's sessions, or to an IAM user's (GetSessionToken, console).
+SESSION_ACTIONS = frozenset({Action.REVOKE_SESSIONS, Action.LIFT_SESSION_REVOCATION})
 # Actions that take something away from a role's sessions; reversals only give back.
 ROLE_REVOKING = frozenset({Action.DENY_ROLE, Action.REVOKE_SESSIONS})
 
@@ -42,6 +44,8 @@ _LONG_TERM_ALL = frozenset(LONG_TERM_ACTIONS) | {Action.REACTIVATE, Action.ALLOW
 _SHORT_TERM_ALL = frozenset(SHORT_TERM_ACTIONS) | {
     Action.ALLOW_ROLE,
     Action.LIFT_SESSION_REVOCATION,
+    Action.ALLOW_USER,
+    Action.REACTIVATE_ACCESS_KEY,
 }
 
 
@@ -53,8 +57,24 @@ def akia_signed(target: Target) -> bool:
     return target.key is not None and target.key.signed_by == "user"
 
 
+def user_session_signed(target: Target) -> bool:
+    """Signed by an IAM user's session (GetSessionToken, console), as CloudTrail showed."""
+    return (
+        target.kind is KeyKind.SHORT_TERM
+        and target.key is not None
+        and target.key.signed_by == "session"
+        and target.role is None
+        and target.user_name is not None
+    )
+
+
+def user_signed(target: Target) -> bool:
+    """A short-term key that authenticates as an IAM user: its AKIA key or its session."""
+    return akia_signed(target) or user_session_signed(target)
+
+
 def check_kind(target: Target, actions: tuple[Action, ...]) -> None:
-    """Actions must fit the key type (with one exception: deny_user for an AKIA-signed key)."""
+    """Actions must fit the key type and, for a short-term key, the kind of signer."""
     if target.kind is KeyKind.LONG_TERM:
         wrong = [a for a in actions if a not in _LONG_TERM_ALL]
         if wrong:
@@ -65,24 +85,43 @@ def check_kind(target: Target, actions: tuple[Action, ...]) -> None:
                 field="actions",
             )
         return
-    allowed = set(_SHORT_TERM_ALL)
-    if akia_signed(target):
-        # A short-term key signed with a user's AKIA key authenticates as that user: the user's
-        # deny policy stops it, as AWS documents.
-        allowed |= USER_ACTIONS
-    wrong = [a for a in actions if a not in allowed]
+    wrong = [a for a in actions if a not in _SHORT_TERM_ALL]
     if wrong:
-        suggestion = (
-            "Use deny_user on the signing user."
-            if akia_signed(target)
-            else "Use deny_role or revoke_sessions on the role that signed it."
-        )
         raise Refused(
             f"{_names(wrong)} apply to long-term keys (IAM service-specific credentials), but "
             "this is a short-term key.",
-            suggestion=suggestion,
+            suggestion=_short_term_suggestion(target),
             field="actions",
         )
+    if user_signed(target):
+        # A key signed by an IAM user authenticates as that user: the user's deny policy stops
+        # it, as AWS documents; a role's policies have nothing to do with it.
+        wrong = [a for a in actions if a in (Action.DENY_ROLE, Action.ALLOW_ROLE)]
+        how = "its long-term access key" if akia_signed(target) else "a session of it"
+        if wrong:
+            raise Refused(
+                f"This key was signed by IAM user {target.user_name} ({how}), not by a role "
+                f"session; {_names(wrong)} would change nothing that matters.",
+                suggestion=_short_term_suggestion(target),
+                field="actions",
+            )
+        return
+    wrong = [a for a in actions if a in USER_ACTIONS or a in ACCESS_KEY_ACTIONS]
+    if wrong:
+        raise Refused(
+            f"{_names(wrong)} act on the IAM user that signed a key, but this key was signed by "
+            "a role session.",
+            suggestion=_short_term_suggestion(target),
+            field="actions",
+        )
+
+
+def _short_term_suggestion(target: Target) -> str:
+    if akia_signed(target):
+        return "Use deny_user on the signing user, or deactivate_access_key."
+    if user_session_signed(target):
+        return "Use deny_user or revoke_sessions on the signing user."
+    return "Use deny_role or revoke_sessions on the role that signed it."
 
 
 def check_contradictions(actions: tuple[Action, ...]) -> None:
@@ -138,16 +177,51 @@ def check_user(target: Target, actions: tuple[Action, ...]) -> None:
         )
 
 
-def _role_refusal(role: Role) -> str | None:
-    if role.name.startswith(IDENTITY_CENTER_PREFIX) or role.path.startswith(IDENTITY_CENTER_PATH):
-        return f"Role {role.name} is managed by IAM Identity Center; IAM does not allow editing it."
+def is_identity_center(role: Role) -> bool:
+    return role.name.startswith(IDENTITY_CENTER_PREFIX) or role.path.startswith(
+        IDENTITY_CENTER_PATH
+    )
+
+
+def permission_set_name(role_name: str) -> str | None:
+    """The permission set behind an `AWSReservedSSO_<permission set>_<16 hex>` role."""
+    if not role_name.startswith(IDENTITY_CENTER_PREFIX):
+        return None
+    name, _, suffix = role_name[len(IDENTITY_CENTER_PREFIX) :].rpartition("_")
+    return name if name and suffix else None
+
+
+def _identity_center_path(role: Role) -> str:
+    permission_set = permission_set_name(role.name)
+    named = f"permission set {permission_set}" if permission_set else "the role's permission set"
+    return (
+        f"In IAM Identity Center, add to {named}'s inline policy a statement denying "
+        "bedrock:CallWithBearerToken and bedrock-mantle:CallWithBearerToken, then re-provision "
+        f"{named} to this account (Identity Center rewrites role {role.name} then); to end the "
+        "session sooner, remove the user's assignment or revoke the user's active sessions "
+        "in Identity Center."
+    )
+
+
+def _role_refusal(role: Role) -> tuple[str, str] | None:
+    if is_identity_center(role):
+        return (
+            f"Role {role.name} is managed by IAM Identity Center; IAM does not allow editing it.",
+            _identity_center_path(role),
+        )
     if role.path.startswith(SERVICE_LINKED_PATH_PREFIX):
-        return f"Role {role.name} is a service-linked role; IAM does not allow editing it."
+        return (
+            f"Role {role.name} is a service-linked role; IAM does not allow editing it.",
+            "Act on the service using it, or ask AWS Support.",
+        )
     return None
 
 
 def check_role(target: Target, actions: tuple[Action, ...]) -> None:
     role_actions = [a for a in actions if a in ROLE_ACTIONS]
+    if user_session_signed(target):
+        # A user's session is cut off by a policy on the user (planned as such).
+        role_actions = [a for a in role_actions if a not in SESSION_ACTIONS]
     if not role_actions:
         return
     role = target.role
@@ -160,14 +234,8 @@ def check_role(target: Target, actions: tuple[Action, ...]) -> None:
         )
     refusal = _role_refusal(role)
     if refusal:
-        raise Refused(
-            refusal,
-            suggestion=(
-                "Remove the user's access in IAM Identity Center (permission set or assignment), "
-                "or ask AWS Support; for a service-linked role, act on the service using it."
-            ),
-            field="role",
-        )
+        message, path = refusal
+        raise Refused(message, suggestion=path, field="role")
     facts = target.facts
     own = facts.caller_role_name if facts is not None else None
     if own is not None and own.lower() == role.name.lower():
@@ -193,6 +261,25 @@ def check_role(target: Target, actions: tuple[Action, ...]) -> None:
         )
 
 
+def check_access_key(target: Target, actions: tuple[Action, ...]) -> None:
+    wanted = [a for a in actions if a in ACCESS_KEY_ACTIONS]
+    if not wanted:
+        return
+    if not akia_signed(target):
+        raise Refused(
+            f"{_names(wanted)} act on the long-term access key (AKIA…) that signed a short-term "
+            "key; this key was not signed with one.",
+            field="actions",
+        )
+    if not target.user_name:
+        raise Refused(
+            f"Access key {target.key.access_key_id if target.key else '?'} has no owner the bot "
+            "can see in this account.",
+            suggestion="Deactivate it from the IAM console of the account that owns it.",
+            field="actions",
+        )
+
+
 def check_revoke_sessions(target: Target, actions: tuple[Action, ...]) -> None:
     if Action.REVOKE_SESSIONS in actions and akia_signed(target):
         who = f"user {target.user_name}" if target.user_name else "an IAM user"
@@ -201,34 +288,26 @@ def check_revoke_sessions(target: Target, actions: tuple[Action, ...]) -> None:
             f"This key was signed with {who}'s long-term access key {access_key}, not a role "
             "session; session revocation (aws:TokenIssueTime) does not stop it.",
             suggestion=(
-                f"Use deny_user on {target.user_name or 'that user'} instead, and deactivate "
-                f"access key {access_key}."
+                f"Use deny_user on {target.user_name or 'that user'} instead, or "
+                f"deactivate_access_key ({access_key})."
             ),
             field="actions",
         )
 
 
-def _quota(
-    existing: tuple[InlinePolicy, ...], replacing: str, new_size: int
-) -> tuple[int, list[InlinePolicy]]:
-    others = [p for p in existing if p.name != replacing]
-    return sum(p.size for p in others) + new_size, others
-
-
-def check_user_quota(target: Target, document_size: int) -> None:
-    """deny_user adds an inline policy; all of a user's inline policies share 2,048 characters."""
-    if target.facts is None:
+def check_user_quota(target: Target, sizes: dict[str, int]) -> None:
+    """deny_user (and a user's session cutoff) add inline policies; all of a user's inline
+    policies share 2,048 characters. `sizes` are the policies this plan puts, by name."""
+    if target.facts is None or not sizes:
         return
-    total, others = _quota(
-        target.facts.user_inline_policies,
-        policies.DENY_POLICY_NAME,
-        document_size,
-    )
+    others = [p for p in target.facts.user_inline_policies if p.name not in sizes]
+    document_size = sum(sizes.values())
+    total = sum(p.size for p in others) + document_size
     if total > policies.USER_INLINE_POLICY_QUOTA:
         listed = ", ".join(f"{p.name} ({p.size})" for p in others)
         raise Refused(
             f"User {target.user_name}'s inline policies would total {total} characters with the "
-            f"deny policy ({document_size}), over IAM's {policies.USER_INLINE_POLICY_QUOTA} "
+            f"planned policies ({document_size}), over IAM's {policies.USER_INLINE_POLICY_QUOTA} "
             f"quota. Existing: {listed}.",
             suggestion=(
                 "Deactivate or delete the key instead, or shrink or move one of the user's "

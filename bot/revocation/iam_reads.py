@@ -133,3 +133,18 @@ def role_inline_policies(
         if name == policies.REVOKE_SESSIONS_POLICY_NAME:
             cutoff = policies.session_revocation_time(doc)
     return tuple(out), cutoff
+
+
+def user_session_cutoff(iam: IAMClient, user_name: str) -> datetime | None:
+    """The aws:TokenIssueTime cutoff of the user's AWSRevokeOlderSessions policy, if any."""
+    doc = user_policy(iam, user_name, policies.REVOKE_SESSIONS_POLICY_NAME)
+    return policies.session_revocation_time(doc) if doc is not None else None
+
+
+def access_key_status(iam: IAMClient, user_name: str, access_key_id: str) -> str | None:
+    """The status (Active/Inactive) of one of the user's access keys; None when it is gone."""
+    for page in iam.get_paginator("list_access_keys").paginate(UserName=user_name):
+        for item in page.get("AccessKeyMetadata", []):
+            if item.get("AccessKeyId") == access_key_id:
+                return str(item.get("Status"))
+    return None

@@ -31,16 +31,25 @@ class Action(StrEnum):
     DENY_USER = "deny_user"
     # short-term keys
     DENY_ROLE = "deny_role"
-    REVOKE_SESSIONS = "revoke_sessions"
+    REVOKE_SESSIONS = "revoke_sessions"  # on the signing role, or the signing user's sessions
+    DEACTIVATE_ACCESS_KEY = "deactivate_access_key"  # the AKIA key that signed a short-term key
     # reversals (each an undo request of its own, with its own approval)
     REACTIVATE = "reactivate"
     ALLOW_USER = "allow_user"  # remove our deny policy from the user
     ALLOW_ROLE = "allow_role"  # remove our deny policy from the role
     LIFT_SESSION_REVOCATION = "lift_session_revocation"
+    REACTIVATE_ACCESS_KEY = "reactivate_access_key"
 
 
 LONG_TERM_ACTIONS = (Action.DEACTIVATE, Action.RESET, Action.DELETE, Action.DENY_USER)
-SHORT_TERM_ACTIONS = (Action.DENY_ROLE, Action.REVOKE_SESSIONS)
+# deny_user and deactivate_access_key apply when the signer is an IAM user (its session, or its
+# long-term AKIA key); the guards refuse what does not fit the signer found.
+SHORT_TERM_ACTIONS = (
+    Action.DENY_ROLE,
+    Action.REVOKE_SESSIONS,
+    Action.DENY_USER,
+    Action.DEACTIVATE_ACCESS_KEY,
+)
 
 # What undoes what. Irreversible actions (reset, delete) are absent.
 REVERSAL: dict[Action, Action] = {
@@ -48,6 +57,7 @@ REVERSAL: dict[Action, Action] = {
     Action.DENY_USER: Action.ALLOW_USER,
     Action.DENY_ROLE: Action.ALLOW_ROLE,
     Action.REVOKE_SESSIONS: Action.LIFT_SESSION_REVOCATION,
+    Action.DEACTIVATE_ACCESS_KEY: Action.REACTIVATE_ACCESS_KEY,
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -56,11 +66,13 @@ ACTION_LABELS: dict[Action, str] = {
     Action.DELETE: "Delete the key (irreversible)",
     Action.DENY_USER: "Deny API-key use to the key's IAM user (reversible)",
     Action.DENY_ROLE: "Deny API-key use to the signing role (reversible)",
-    Action.REVOKE_SESSIONS: "Revoke the role's sessions issued before now (reversible)",
+    Action.REVOKE_SESSIONS: "Revoke the signer's sessions issued before now (reversible)",
+    Action.DEACTIVATE_ACCESS_KEY: "Deactivate the signing user's access key (reversible)",
     Action.REACTIVATE: "Reactivate the key",
     Action.ALLOW_USER: "Remove the deny policy from the IAM user",
     Action.ALLOW_ROLE: "Remove the deny policy from the role",
-    Action.LIFT_SESSION_REVOCATION: "Lift the session revocation on the role",
+    Action.LIFT_SESSION_REVOCATION: "Lift the session revocation",
+    Action.REACTIVATE_ACCESS_KEY: "Reactivate the signing user's access key",
 }
 
 
@@ -118,6 +130,39 @@ class InlinePolicy(Frozen):
     size: int  # characters, whitespace excluded
 
 
+class SignerKind(StrEnum):
+    ROLE = "role"  # an assumed-role session
+    USER = "user"  # an IAM user: its long-term access key, or its GetSessionToken/console session
+    IDENTITY_CENTER = "identity_center"  # a session of an AWSReservedSSO_* role
+    OTHER = "other"  # root, a federated user, a service: no IAM policy of ours applies
+
+
+class Evidence(Frozen):
+    """Where the signer was read: one CloudTrail event, or IAM's own answer."""
+
+    source: str  # "CloudTrail LookupEvents" or "IAM GetAccessKeyLastUsed"
+    event_name: str | None = None
+    event_source: str | None = None
+    event_time: datetime | None = None
+    region: str | None = None
+    event_id: str | None = None
+    bearer_token: bool = False  # the event is a call made with a Bedrock API key
+
+
+class Signer(Frozen):
+    """Who signed a short-term key: found with its evidence, or why it could not be confirmed."""
+
+    confirmed: bool
+    kind: SignerKind | None = None
+    name: str | None = None  # role name or user name
+    arn: str | None = None  # the role's or the user's ARN (not the session's)
+    account_id: str | None = None
+    session_issued_at: datetime | None = None  # sessionContext.attributes.creationDate
+    evidence: Evidence | None = None
+    searched: str | None = None  # what was searched, in words
+    problem: str | None = None  # why it is not confirmed, in words
+
+
 class Facts(Frozen):
     """What resolution saw in IAM besides the target itself; the guards decide from these."""
 
@@ -131,6 +176,10 @@ class Facts(Frozen):
     role_denied: bool = False  # our deny policy is already on the role
     # The aws:TokenIssueTime cutoff of the role's AWSRevokeOlderSessions policy, if any.
     session_revocation_time: datetime | None = None
+    # The same on the user, for a key signed by an IAM user's session.
+    user_session_revocation_time: datetime | None = None
+    # The signing AKIA key's status (Active/Inactive) when the key was signed with one.
+    access_key_status: str | None = None
 
 
 class Target(Frozen):
@@ -145,6 +194,8 @@ class Target(Frozen):
     role: Role | None = None  # short-term: the role whose session signed the key
     key: DecodedKey | None = None  # set when the responder pasted a key
     facts: Facts | None = None  # set by resolution; None for a hand-made target
+    signer: Signer | None = None  # short-term key: who signed it, and the evidence
+    found_by: str | None = None  # how the key was found, when not the obvious way
 
 
 class IamCall(Frozen):

@@ -7,6 +7,8 @@ Step order, when several actions are combined:
   1. deny_user / deny_role: the broad, reversible containment that needs nothing but a name,
      so it lands first; if a later step fails the key is already unusable.
   2. revoke_sessions: after the targeted deny, because it also stops legitimate sessions.
+     deactivate_access_key (the AKIA key that signed a short-term key) likewise stops everything
+     else signed with that access key, so it comes after the targeted deny too.
   3. deactivate, then reset, then delete: from mildest to irreversible, so that when delete
      fails (say, the bot lacks iam:DeleteServiceSpecificCredential) the key is already inactive.
 Reversals run in the reverse order of what they undo: reactivate last, so a key never works
@@ -23,7 +25,7 @@ from typing import Any
 from bot import policies
 from bot.config import Settings
 from bot.errors import InvalidInput, Refused
-from bot.revocation import guards
+from bot.revocation import guards, signer
 from bot.revocation.model import (
     REVERSAL,
     Action,
@@ -39,12 +41,14 @@ ORDER: tuple[Action, ...] = (
     Action.DENY_USER,
     Action.DENY_ROLE,
     Action.REVOKE_SESSIONS,
+    Action.DEACTIVATE_ACCESS_KEY,
     Action.DEACTIVATE,
     Action.RESET,
     Action.DELETE,
     Action.LIFT_SESSION_REVOCATION,
     Action.ALLOW_ROLE,
     Action.ALLOW_USER,
+    Action.REACTIVATE_ACCESS_KEY,
     Action.REACTIVATE,
 )
 
@@ -103,8 +107,9 @@ def plan(
     guards.check_contradictions(wanted)
     guards.check_credential(target, wanted, now)
     guards.check_user(target, wanted)
-    guards.check_role(target, wanted)
+    guards.check_access_key(target, wanted)
     guards.check_revoke_sessions(target, wanted)
+    guards.check_role(target, wanted)
 
     draft = _Draft(
         target=target,
@@ -121,6 +126,7 @@ def plan(
         _STEP_BUILDERS[action](draft, action)
 
     guards.check_role_quota(target, draft.role_sizes)
+    guards.check_user_quota(target, draft.user_sizes)
     draft.notes.extend(_context_notes(target, now))
     if not draft.steps:
         raise Refused(
@@ -150,8 +156,9 @@ class _Draft:
     revoke_before: datetime | None
     steps: list[IamCall] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    # Inline policies this plan puts on the role, by name, for the role's size quota.
+    # Inline policies this plan puts on the role / the user, by name, for IAM's size quotas.
     role_sizes: dict[str, int] = field(default_factory=dict)
+    user_sizes: dict[str, int] = field(default_factory=dict)
     cutoff: datetime | None = None  # the revoke_sessions time, once planned
 
     @property
@@ -169,7 +176,7 @@ class _Draft:
 
 
 def _deny_user(d: _Draft, action: Action) -> None:
-    guards.check_user_quota(d.target, policies.policy_size(d.deny_doc))
+    d.user_sizes[policies.DENY_POLICY_NAME] = policies.policy_size(d.deny_doc)
     d.steps.append(
         IamCall(
             action=action,
@@ -209,19 +216,27 @@ def _deny_role(d: _Draft, action: Action) -> None:
     )
 
 
+def _session_principal(d: _Draft) -> tuple[str, str, datetime | None]:
+    """("role"|"user", its name, its current cutoff) whose sessions a cutoff applies to: the
+    signing role, or the IAM user whose session (GetSessionToken, console) signed the key."""
+    facts = d.target.facts
+    if guards.user_session_signed(d.target):
+        return "user", d.user, facts.user_session_revocation_time if facts else None
+    return "role", d.role, facts.session_revocation_time if facts else None
+
+
 def _revoke_sessions(d: _Draft, action: Action) -> None:
-    role = d.role
+    kind, name = _session_principal(d)[:2]
     wanted_cutoff = _aware(d.revoke_before, "before") if d.revoke_before else d.now
     doc = policies.revoke_older_sessions(wanted_cutoff, now=d.now)
     planned = policies.session_revocation_time(doc)
     assert planned is not None
-    facts = d.target.facts
-    existing = facts.session_revocation_time if facts else None
+    existing = _session_principal(d)[2]
     if existing is not None and existing >= planned:
         # Never move the cutoff backwards: that would silently re-enable sessions.
         if d.revoke_before is not None and existing > planned:
             raise Refused(
-                f"Role {role} already revokes sessions issued before "
+                f"{kind.title()} {name} already revokes sessions issued before "
                 f"{policies.format_time(existing)}, later than the "
                 f"{policies.format_time(planned)} asked for; moving it back would "
                 "re-enable sessions issued in between.",
@@ -229,36 +244,70 @@ def _revoke_sessions(d: _Draft, action: Action) -> None:
                 field="before",
             )
         d.notes.append(
-            f"revoke_sessions is not planned: role {role} already revokes sessions issued "
+            f"revoke_sessions is not planned: {kind} {name} already revokes sessions issued "
             f"before {policies.format_time(existing)}, which is not earlier than "
             f"{policies.format_time(planned)}; the later time is kept."
         )
         return
     d.cutoff = planned
-    d.role_sizes[policies.REVOKE_SESSIONS_POLICY_NAME] = policies.policy_size(doc)
+    sizes = d.user_sizes if kind == "user" else d.role_sizes
+    sizes[policies.REVOKE_SESSIONS_POLICY_NAME] = policies.policy_size(doc)
+    owner = {"UserName": name} if kind == "user" else {"RoleName": name}
     d.steps.append(
         IamCall(
             action=action,
-            operation="PutRolePolicy",
+            operation="PutUserPolicy" if kind == "user" else "PutRolePolicy",
             params={
-                "RoleName": role,
+                **owner,
                 "PolicyName": policies.REVOKE_SESSIONS_POLICY_NAME,
                 "PolicyDocument": doc,
             },
             summary=(
-                f"Revoke sessions of role {role} issued before {policies.format_time(planned)}"
+                f"Revoke sessions of {kind} {name} issued before {policies.format_time(planned)}"
             ),
         )
     )
-    d.notes.append(
-        f"revoke_sessions denies EVERY action to EVERY session of role {role} issued "
-        f"before {policies.format_time(planned)}, legitimate ones included: workloads "
-        "using the role must get new credentials."
-    )
+    if kind == "user":
+        d.notes.append(
+            f"revoke_sessions denies EVERY action to EVERY session of user {name} issued before "
+            f"{policies.format_time(planned)} (GetSessionToken and console sessions); the "
+            "user's long-term access keys are not sessions and keep working."
+        )
+    else:
+        d.notes.append(
+            f"revoke_sessions denies EVERY action to EVERY session of role {name} issued "
+            f"before {policies.format_time(planned)}, legitimate ones included: workloads "
+            "using the role must get new credentials."
+        )
     if existing is not None:
         d.notes.append(
-            f"Role {role} already revokes sessions issued before "
+            f"{kind.title()} {name} already revokes sessions issued before "
             f"{policies.format_time(existing)}; that time moves forward."
+        )
+
+
+def _set_access_key_status(d: _Draft, action: Action) -> None:
+    key = d.target.key
+    access_key = key.access_key_id if key and key.access_key_id else ""
+    status = "Inactive" if action is Action.DEACTIVATE_ACCESS_KEY else "Active"
+    d.steps.append(
+        IamCall(
+            action=action,
+            operation="UpdateAccessKey",
+            params={"UserName": d.user, "AccessKeyId": access_key, "Status": status},
+            summary=f"Set access key {access_key} of user {d.user} to {status}",
+        )
+    )
+    if action is Action.DEACTIVATE_ACCESS_KEY:
+        d.notes.append(
+            f"deactivate_access_key also stops EVERYTHING else signed with access key "
+            f"{access_key} of user {d.user}: the CLI, SDKs and any other Bedrock key made from "
+            "it. Reactivating it (the undo) restores them."
+        )
+    else:
+        d.notes.append(
+            f"reactivate_access_key makes access key {access_key} usable again, and with it "
+            "every short-term key it signed that has not expired."
         )
 
 
@@ -340,16 +389,17 @@ def _allow_role(d: _Draft, action: Action) -> None:
 
 def _lift_session_revocation(d: _Draft, action: Action) -> None:
     name = policies.REVOKE_SESSIONS_POLICY_NAME
+    kind, owner = _session_principal(d)[:2]
     d.steps.append(
         IamCall(
             action=action,
-            operation="DeleteRolePolicy",
-            params={"RoleName": d.role, "PolicyName": name},
-            summary=f"Remove inline policy {name} from role {d.role}",
+            operation="DeleteUserPolicy" if kind == "user" else "DeleteRolePolicy",
+            params={"UserName" if kind == "user" else "RoleName": owner, "PolicyName": name},
+            summary=f"Remove inline policy {name} from {kind} {owner}",
         )
     )
     d.notes.append(
-        f"lift_session_revocation re-enables every old session of role {d.role}, "
+        f"lift_session_revocation re-enables every old session of {kind} {owner}, "
         "including the one the leaked key was made from if it has not expired."
     )
 
@@ -366,6 +416,8 @@ _STEP_BUILDERS: dict[Action, Callable[[_Draft, Action], None]] = {
     Action.ALLOW_USER: _allow_user,
     Action.ALLOW_ROLE: _allow_role,
     Action.LIFT_SESSION_REVOCATION: _lift_session_revocation,
+    Action.DEACTIVATE_ACCESS_KEY: _set_access_key_status,
+    Action.REACTIVATE_ACCESS_KEY: _set_access_key_status,
 }
 
 
@@ -381,6 +433,10 @@ def _doc_actions(doc: dict[str, object]) -> list[str]:
 
 def _context_notes(target: Target, now: datetime) -> list[str]:
     notes: list[str] = []
+    if target.signer is not None:
+        notes.append(_signer_note(target))
+    if target.found_by:
+        notes.append(target.found_by)
     key = target.key
     if target.kind is KeyKind.SHORT_TERM and key is not None:
         if key.expires_at is not None:
@@ -396,8 +452,9 @@ def _context_notes(target: Target, now: datetime) -> list[str]:
                 )
         if key.signed_by == "user":
             notes.append(
-                f"The key was signed with long-term access key {key.access_key_id}: deactivate "
-                "that access key too (this bot does not), it can sign new keys."
+                f"The key was signed with long-term access key {key.access_key_id}"
+                + (f" of user {target.user_name}" if target.user_name else "")
+                + ": it can sign new keys until it is deactivated (deactivate_access_key)."
             )
     if target.user_name and target.user_name.startswith("BedrockAPIKey-"):
         notes.append(
@@ -412,6 +469,18 @@ def _context_notes(target: Target, now: datetime) -> list[str]:
             + "."
         )
     return notes
+
+
+def _signer_note(target: Target) -> str:
+    found = target.signer
+    assert found is not None
+    if found.confirmed:
+        return signer.describe(found)
+    acting_on = f"role {target.role.name}" if target.role else f"user {target.user_name or '?'}"
+    return (
+        f"The signer could NOT be confirmed: {found.problem}. Searched: {found.searched}. "
+        f"Acting on {acting_on} as the requester named it."
+    )
 
 
 def undo_actions(
@@ -448,7 +517,11 @@ def _was_already_there(plan: RevocationPlan, action: Action) -> bool:
     if action is Action.DENY_ROLE:
         return facts.role_denied
     if action is Action.REVOKE_SESSIONS:
+        if guards.user_session_signed(plan.target):
+            return facts.user_session_revocation_time is not None
         return facts.session_revocation_time is not None
+    if action is Action.DEACTIVATE_ACCESS_KEY:
+        return facts.access_key_status == "Inactive"
     return False
 
 

@@ -8,12 +8,13 @@ report = await revoker.run(plan, request_id="R-7KQ2M9")   # execute, then verify
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from bot.aws import AwsClients
 from bot.config import Settings
-from bot.revocation import executor, planner, targets, verifier
+from bot.revocation import executor, planner, signer, targets, verifier
 from bot.revocation.model import (
     Action,
     DecodedKey,
@@ -21,6 +22,7 @@ from bot.revocation.model import (
     IdentifierType,
     KeyKind,
     RevocationPlan,
+    Signer,
     StepResult,
     Target,
     Verification,
@@ -61,6 +63,19 @@ class Revoker:
             kind=kind,
             id_type=id_type,
             role=role,
+            account=account,
+            request_id=request_id,
+            now=self.clock(),
+        )
+
+    async def find_signer(
+        self, key: DecodedKey, *, account: str | None = None, request_id: str | None = None
+    ) -> tuple[str | None, Signer]:
+        """Who signed a short-term key, from CloudTrail (read-only; never raises for AWS)."""
+        return await asyncio.to_thread(
+            signer.locate,
+            self.clients,
+            key,
             account=account,
             request_id=request_id,
             now=self.clock(),

@@ -8,6 +8,7 @@ synchronous, so the whole resolution runs in one worker thread, off the event lo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,22 +19,28 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from bot import keys, policies, validation
 from bot.aws import AwsClients
-from bot.errors import InvalidInput, NotFound
+from bot.errors import InvalidInput, NotFound, Refused
+from bot.revocation import signer
 from bot.revocation.iam_errors import as_domain_error, assume_role_failure, error_code
 from bot.revocation.iam_reads import (
+    access_key_status,
     all_credentials,
     role_inline_policies,
     user_credentials,
     user_inline_policies,
+    user_session_cutoff,
 )
 from bot.revocation.model import (
     Credential,
     DecodedKey,
+    Evidence,
     Facts,
     IdentifierType,
     InlinePolicy,
     KeyKind,
     Role,
+    Signer,
+    SignerKind,
     Target,
 )
 
@@ -73,12 +80,15 @@ def classify(identifier: str, *, kind: KeyKind | None = None) -> IdentifierType:
 
 
 def _role_name_and_account(value: str, field: str) -> tuple[str, str | None]:
+    """A role name, a role ARN, or the assumed-role ARN CloudTrail shows for its sessions."""
     value = value.strip()
     if value.startswith("arn:"):
-        match = validation.ROLE_ARN.fullmatch(value)
+        match = validation.ROLE_ARN.fullmatch(value) or validation.ASSUMED_ROLE_ARN.fullmatch(value)
         if not match:
             raise InvalidInput(
-                "That is not an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>).", field=field
+                "That is not an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>) nor an "
+                "assumed-role ARN (arn:aws:sts::<12 digits>:assumed-role/<name>/<session>).",
+                field=field,
             )
         return match["name"], match["account"]
     return validation.role_name(value, field), None
@@ -143,13 +153,8 @@ def prepare(
                 field="kind",
             )
         if decoded.kind is KeyKind.SHORT_TERM:
-            if decoded.signed_by != "user" and role_name is None:
-                raise InvalidInput(
-                    "A short-term key signed by a role session does not say which role: give "
-                    f"the role name or ARN (CloudTrail LookupEvents with AccessKeyId="
-                    f"{decoded.access_key_id} shows it).",
-                    field="role",
-                )
+            # The signer is read from CloudTrail at resolution; a role given here is checked
+            # against it, and stands alone only when CloudTrail cannot say.
             return Lookup(
                 id_type=id_type,
                 kind=KeyKind.SHORT_TERM,
@@ -216,6 +221,9 @@ class _Found:
     user_policies: tuple[InlinePolicy, ...] = ()
     role_policies: tuple[InlinePolicy, ...] = ()
     cutoff: datetime | None = None  # the role's current session-revocation time
+    user_cutoff: datetime | None = None  # the user's, for a key signed by a user's session
+    access_key_status: str | None = None  # the signing AKIA key's status
+    signer: Signer | None = None
 
 
 def _resolve_sync(
@@ -231,7 +239,16 @@ def _resolve_sync(
         if lookup.kind is KeyKind.LONG_TERM:
             found = _read_long_term(iam, lookup, reading)
         else:
+            signed = None
+            if lookup.key is not None and lookup.key.signed_by == "session":
+                signed = signer.discover(
+                    clients, lookup.key, account=lookup.account, request_id=request_id, now=now
+                )
+                _check_signer_account(signed, me.account_id)
+                lookup = _with_signer(lookup, signed)
             found = _read_short_term(iam, lookup, reading)
+            if signed is not None:
+                found.signer = signed
     except (ClientError, BotoCoreError) as exc:
         assuming = assume_role_failure(
             exc, lookup.account, clients.settings.accounts.get(lookup.account or "")
@@ -249,6 +266,8 @@ def _resolve_sync(
         user_denied=any(p.name == policies.DENY_POLICY_NAME for p in found.user_policies),
         role_denied=any(p.name == policies.DENY_POLICY_NAME for p in found.role_policies),
         session_revocation_time=found.cutoff,
+        user_session_revocation_time=found.user_cutoff,
+        access_key_status=found.access_key_status,
     )
     return Target(
         kind=lookup.kind,
@@ -260,6 +279,61 @@ def _resolve_sync(
         role=found.role,
         key=lookup.key,
         facts=facts,
+        signer=found.signer,
+    )
+
+
+def _check_signer_account(found: Signer, account_id: str) -> None:
+    if found.account_id and found.account_id != account_id:
+        raise InvalidInput(
+            f"The key was signed with an access key of AWS account {found.account_id} "
+            f"(sts:GetAccessKeyInfo), but the bot is working in {account_id}; choose that account.",
+            field="account",
+        )
+
+
+def _with_signer(lookup: Lookup, found: Signer) -> Lookup:
+    """The principal to act on: the one CloudTrail shows, checked against the one typed."""
+    access_key = lookup.key.access_key_id if lookup.key else "?"
+    given = lookup.role_name
+    if not found.confirmed:
+        if given is None:
+            raise InvalidInput(
+                f"CloudTrail could not confirm who signed this key: {found.problem}. Give the "
+                "role name or ARN (or the assumed-role ARN of a CloudTrail event made with "
+                f"access key {access_key}).",
+                field="identifier",
+            )
+        return lookup
+    shown = signer.describe(found)
+    if found.kind in (SignerKind.ROLE, SignerKind.IDENTITY_CENTER):
+        assert found.name is not None
+        if given is not None and (
+            given.lower() != found.name.lower()
+            or (lookup.role_account_id and found.account_id != lookup.role_account_id)
+        ):
+            raise InvalidInput(
+                f"CloudTrail shows access key {access_key} in use by role {found.name} "
+                f"({found.arn}), not {given}. {shown} Leave the role empty or give "
+                f"{found.name}.",
+                field="identifier",
+            )
+        return dataclasses.replace(lookup, role_name=found.name)
+    if found.kind is SignerKind.USER:
+        if given is not None:
+            raise InvalidInput(
+                f"CloudTrail shows access key {access_key} is a session of IAM user "
+                f"{found.name}, not of role {given}. {shown} Leave the role empty; deny_user "
+                "and revoke_sessions act on the user.",
+                field="identifier",
+            )
+        return dataclasses.replace(lookup, role_name=None, value=found.name)
+    raise Refused(
+        f"CloudTrail shows access key {access_key} in use by {found.name} ({found.arn}). "
+        f"{shown} No policy this bot attaches to a user or role stops it.",
+        suggestion="Act on that principal in the console (for the root user: delete its access "
+        "keys).",
+        field="identifier",
     )
 
 
@@ -326,15 +400,33 @@ def _read_long_term(iam: IAMClient, lookup: Lookup, reading: _Reading) -> _Found
 
 
 def _read_short_term(iam: IAMClient, lookup: Lookup, reading: _Reading) -> _Found:
-    """The signing role and its policies; for an AKIA-signed key, the signing user's too."""
+    """The signing role and its policies; for a key signed by an IAM user (its AKIA key or its
+    session), the user's policies, session cutoff and the AKIA key's status."""
     found = _Found()
     if lookup.key is not None and lookup.key.signed_by == "user":
         reading.operation = "GetAccessKeyLastUsed"
         reading.resource = f"access key {lookup.key.access_key_id}"
         found.user_name = _access_key_owner(iam, lookup.key.access_key_id)
+        found.signer = _akia_signer(lookup.key.access_key_id, found.user_name)
         if found.user_name is not None:
-            reading.operation, reading.resource = "ListUserPolicies", f"user {found.user_name}"
+            reading.operation, reading.resource = "ListAccessKeys", f"user {found.user_name}"
+            found.access_key_status = access_key_status(
+                iam, found.user_name, lookup.key.access_key_id or ""
+            )
+    elif lookup.key is not None and lookup.value is not None and lookup.role_name is None:
+        found.user_name = lookup.value  # a session of this IAM user, as CloudTrail shows
+    if found.user_name is not None:
+        reading.operation, reading.resource = "ListUserPolicies", f"user {found.user_name}"
+        try:
             found.user_policies = user_inline_policies(iam, found.user_name)
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                raise NotFound(
+                    f"There is no IAM user named {found.user_name} in this account."
+                ) from None
+            raise
+        reading.operation = "GetUserPolicy"
+        found.user_cutoff = user_session_cutoff(iam, found.user_name)
     if lookup.role_name is not None:
         reading.operation, reading.resource = "GetRole", f"role {lookup.role_name}"
         try:
@@ -349,6 +441,23 @@ def _read_short_term(iam: IAMClient, lookup: Lookup, reading: _Reading) -> _Foun
         reading.operation = "ListRolePolicies"
         found.role_policies, found.cutoff = role_inline_policies(iam, found.role.name)
     return found
+
+
+def _akia_signer(access_key_id: str | None, user_name: str | None) -> Signer:
+    if user_name is None:
+        return Signer(
+            confirmed=False,
+            searched=f"IAM GetAccessKeyLastUsed for access key {access_key_id}",
+            problem="IAM does not name an owner for that access key in this account (it may "
+            "belong to another account, be deleted, or the bot may not read it)",
+        )
+    return Signer(
+        confirmed=True,
+        kind=SignerKind.USER,
+        name=user_name,
+        evidence=Evidence(source="IAM GetAccessKeyLastUsed"),
+        searched=f"IAM GetAccessKeyLastUsed for access key {access_key_id}",
+    )
 
 
 def _access_key_owner(iam: IAMClient, access_key_id: str | None) -> str | None:

@@ -18,7 +18,12 @@ from botocore.exceptions import ClientError
 from bot import policies
 from bot.aws import AwsClients
 from bot.revocation.iam_errors import error_code, explain
-from bot.revocation.iam_reads import find_credential, role_policy, user_policy
+from bot.revocation.iam_reads import (
+    access_key_status,
+    find_credential,
+    role_policy,
+    user_policy,
+)
 from bot.revocation.model import (
     Check,
     IamCall,
@@ -134,7 +139,27 @@ def _check_removed(iam: IAMClient, step: IamCall) -> Check:
     )
 
 
+def _check_access_key(iam: IAMClient, step: IamCall) -> Check:
+    p = step.params
+    wanted, access_key = p["Status"], p["AccessKeyId"]
+    try:
+        state = access_key_status(iam, p["UserName"], access_key)
+    except ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+        state = None
+    # A deleted access key signs nothing, as good as an inactive one.
+    holds = state in ("Inactive", None) if wanted == "Inactive" else state == "Active"
+    return Check(
+        description=f"Access key {access_key} is {wanted}",
+        action=step.action,
+        holds=holds,
+        observed=state or "absent (deleted)",
+    )
+
+
 _CHECKS: dict[str, Callable[[IAMClient, IamCall], Check]] = {
+    "UpdateAccessKey": _check_access_key,
     "UpdateServiceSpecificCredential": _check_status,
     "DeleteServiceSpecificCredential": _check_deleted,
     "ResetServiceSpecificCredential": _check_reset,
@@ -165,6 +190,8 @@ def _check(iam: IAMClient, step: IamCall) -> Check:
 
 
 def _read_operation(op: str) -> str:
+    if op == "UpdateAccessKey":
+        return "ListAccessKeys"
     if "ServiceSpecificCredential" in op:
         return "ListServiceSpecificCredentials"
     return "GetUserPolicy" if "User" in op else "GetRolePolicy"

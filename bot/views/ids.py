@@ -23,6 +23,9 @@ KEY_TEXT_BLOCK = "key_text"
 KEY_TEXT_ACTION = "key_text_input"
 ACTIONS_BLOCK = "actions"
 ACTIONS_ACTION = "actions_choice"
+# Used when the signer found changes the default actions (a user, not a role, signed the key):
+# Slack keeps the ticked boxes of an element whose action_id survives an update.
+ACTIONS_ACTION_FOR_USER = "actions_choice_user"
 REVOKE_BEFORE_BLOCK = "revoke_before"
 REVOKE_BEFORE_ACTION = "revoke_before_picker"
 ACCOUNT_BLOCK = "account"

@@ -39,7 +39,10 @@ from bot.revocation.model import (
     Action,
     DecodedKey,
     KeyKind,
+    Signer,
+    SignerKind,
 )
+from bot.revocation.signer import describe as describe_signer
 from bot.views import ids
 from bot.views.describe import KIND_LABELS, KIND_SHORT, describe_key
 from bot.views.text import OPTION_TEXT_LIMIT, code, plain, truncate_mrkdwn
@@ -62,8 +65,10 @@ DEFAULT_ACTIONS: dict[KeyKind, tuple[Action, ...]] = {
 
 IDENTIFIER_LABELS: dict[KeyKind, str] = {
     KeyKind.LONG_TERM: "Leaked key (ABSK…), credential id, or IAM user name",
-    KeyKind.SHORT_TERM: "IAM role name or ARN that generated the key",
+    KeyKind.SHORT_TERM: "IAM role that signed the key (name, ARN or assumed-role ARN)",
 }
+# When CloudTrail shows a user signed the key, the user's deny is what stops it.
+USER_SIGNER_DEFAULT_ACTIONS: tuple[Action, ...] = (Action.DENY_USER,)
 KEY_TEXT_LABEL = "Leaked short-term key (bedrock-api-key-…): checks expiry and signer"
 
 
@@ -81,6 +86,8 @@ class ModalMetadata(BaseModel):
     kind: KeyKind
     account: str | None = None  # the only configured account, when the modal shows no select
     decoded_key: DecodedKey | None = None
+    # Who signed a short-term key, as CloudTrail showed it when the modal was updated.
+    signer: Signer | None = None
 
     def encode(self) -> str:
         # Short keys: private_metadata is capped at 3,000 characters.
@@ -89,6 +96,8 @@ class ModalMetadata(BaseModel):
             data["a"] = self.account
         if self.decoded_key is not None:
             data["d"] = self.decoded_key.model_dump(mode="json", exclude_none=True)
+        if self.signer is not None:
+            data["s"] = self.signer.model_dump(mode="json", exclude_none=True)
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -101,6 +110,7 @@ class ModalMetadata(BaseModel):
                 kind=KeyKind(data["k"]),
                 account=data.get("a"),
                 decoded_key=DecodedKey.model_validate(data["d"]) if "d" in data else None,
+                signer=Signer.model_validate(data["s"]) if "s" in data else None,
             )
         except (ValueError, KeyError, TypeError, ValidationError):
             raise InvalidInput("The form's hidden data is damaged; open it again.") from None
@@ -123,6 +133,7 @@ class ModalInput(BaseModel):
     reason: str  # stripped, with any key in it replaced by its fingerprint
     channel_id: str
     revoke_before: datetime | None = None
+    signer: Signer | None = None  # from the modal's metadata: what CloudTrail showed
     problems: tuple[tuple[str, str], ...] = ()
 
 
@@ -153,11 +164,15 @@ def revocation_modal(
     notice: str | None = None,
     now: datetime | None = None,
     account_ids: Mapping[str, str] | None = None,
+    signer: Signer | None = None,
+    actions_action_id: str = ids.ACTIONS_ACTION,
 ) -> View:
     """The modal for `kind`. A key given as `prefill_identifier` is decoded, never shown.
 
     `account_ids` maps each of `accounts` to its AWS account id: with nothing chosen yet, the
-    account select starts on the one a decoded key names.
+    account select starts on the one a decoded key names (or the signer's, for a short-term key).
+    `signer`: who CloudTrail shows signed the short-term key; its role fills an empty role field
+    and its evidence is shown above it.
     """
     pasted = keys.find_key(prefill_identifier) if prefill_identifier else None
     if pasted is not None:
@@ -165,27 +180,53 @@ def revocation_modal(
         decoded_key = decoded or decoded_key
         notice = notice or problem
         prefill_identifier = None
-    if selected_account is None and decoded_key is not None and decoded_key.account_id:
+    if signer is not None and (decoded_key is None or decoded_key.kind is not KeyKind.SHORT_TERM):
+        signer = None
+    named_account = decoded_key.account_id if decoded_key is not None else None
+    if signer is not None and signer.account_id:
+        named_account = signer.account_id
+    if selected_account is None and named_account:
         selected_account = next(
-            (a for a in accounts if (account_ids or {}).get(a) == decoded_key.account_id), None
+            (a for a in accounts if (account_ids or {}).get(a) == named_account), None
         )
+    if (
+        kind is KeyKind.SHORT_TERM
+        and signer is not None
+        and signer.confirmed
+        and signer.kind in (SignerKind.ROLE, SignerKind.IDENTITY_CENTER)
+        and not prefill_identifier
+    ):
+        prefill_identifier = signer.arn or signer.name
+    if (
+        kind is KeyKind.SHORT_TERM
+        and selected_actions is None
+        and decoded_key is not None
+        and (
+            decoded_key.signed_by == "user"
+            or (signer is not None and signer.kind is SignerKind.USER)
+        )
+    ):
+        selected_actions = USER_SIGNER_DEFAULT_ACTIONS
     metadata = ModalMetadata(
         channel_id=channel_id,
         kind=kind,
         account=accounts[0] if len(accounts) == 1 else None,
         decoded_key=decoded_key,
+        signer=signer,
     )
     blocks: list[Block] = [_kind_block(kind)]
-    context = _key_context(kind, decoded_key, notice)
+    context = _key_context(kind, decoded_key, notice, signer)
     if context is not None:
         blocks.append(context)
-    key_stands_in = decoded_key is not None and decoded_key.kind is kind is KeyKind.LONG_TERM
+    # A decoded key stands in for the field: a long-term key names its credential, and a
+    # short-term key's signer is read from CloudTrail (a role typed here is checked against it).
+    key_stands_in = decoded_key is not None and decoded_key.kind is kind
     blocks.append(
         _identifier_block(kind, prefill_identifier, identifier_action_id, optional=key_stands_in)
     )
     if kind is KeyKind.SHORT_TERM:
         blocks.append(_key_text_block())
-    blocks.append(_actions_block(kind, selected_actions))
+    blocks.append(_actions_block(kind, selected_actions, actions_action_id))
     if kind is KeyKind.SHORT_TERM:
         blocks.append(_revoke_before_block(revoke_before))
     if len(accounts) > 1:
@@ -209,11 +250,14 @@ def switched_modal(
     accounts: Sequence[str] = (),
     now: datetime | None = None,
     account_ids: Mapping[str, str] | None = None,
+    signer: Signer | None = None,
 ) -> View:
-    """The modal rebuilt for the key type just picked (the `block_actions` of KIND_ACTION).
+    """The modal rebuilt for the key type just picked (the `block_actions` of KIND_ACTION), or
+    with the signer CloudTrail showed (`signer`).
 
     What was entered is kept, except a pasted key: it is decoded into the metadata and its field
-    emptied, so the key is not sent back to Slack in the new view.
+    emptied, so the key is not sent back to Slack in the new view. A signer found fills an empty
+    role field (under a new action id, since Slack keeps an element's typed value otherwise).
     """
     meta = ModalMetadata.decode(private_metadata)
     kind = _kind(values) or meta.kind
@@ -238,7 +282,25 @@ def switched_modal(
             else ids.IDENTIFIER_ACTION
         )
 
+    signer = signer or (meta.signer if decoded_key == meta.decoded_key else None)
+    newly_found = signer is not None and signer is not meta.signer
+    if newly_found and not identifier:
+        identifier_action = (
+            ids.IDENTIFIER_ACTION_CLEARED
+            if identifier_action == ids.IDENTIFIER_ACTION
+            else ids.IDENTIFIER_ACTION
+        )
     chosen = [a for a in _actions(values)[0] if a in APPLICABLE_ACTIONS[kind]]
+    actions_action = _action_id(values, ids.ACTIONS_BLOCK) or ids.ACTIONS_ACTION
+    if (
+        newly_found
+        and signer is not None
+        and signer.kind is SignerKind.USER
+        and tuple(chosen) in ((), DEFAULT_ACTIONS[kind])
+    ):
+        # The role default does not fit a user's key: offer the user's, under a fresh action id.
+        chosen = list(USER_SIGNER_DEFAULT_ACTIONS)
+        actions_action = ids.ACTIONS_ACTION_FOR_USER
     return revocation_modal(
         kind,
         channel_id=meta.channel_id,
@@ -253,7 +315,14 @@ def switched_modal(
         notice=notice,
         now=now,
         account_ids=account_ids,
+        signer=signer,
+        actions_action_id=actions_action,
     )
+
+
+def decoded_key_of(private_metadata: str) -> DecodedKey | None:
+    """The key a modal carries (decoded), for a handler deciding whether to look up its signer."""
+    return ModalMetadata.decode(private_metadata).decoded_key
 
 
 def _kind_block(kind: KeyKind) -> InputBlock:
@@ -271,7 +340,9 @@ def _kind_block(kind: KeyKind) -> InputBlock:
     )
 
 
-def _key_context(kind: KeyKind, key: DecodedKey | None, notice: str | None) -> ContextBlock | None:
+def _key_context(
+    kind: KeyKind, key: DecodedKey | None, notice: str | None, signer: Signer | None = None
+) -> ContextBlock | None:
     lines: list[str] = []
     if key is not None:
         if key.kind is kind:
@@ -284,6 +355,23 @@ def _key_context(kind: KeyKind, key: DecodedKey | None, notice: str | None) -> C
                 f":key: The {KIND_SHORT[key.kind]} key you pasted (fingerprint "
                 f"{code(key.fingerprint)}) does not apply to a {KIND_SHORT[kind]} request; "
                 f"switch back to act on it."
+            )
+    if signer is not None and key is not None and key.kind is kind:
+        if signer.confirmed:
+            lines.append(f":mag: {describe_signer(signer)}")
+            if signer.kind is SignerKind.USER:
+                lines.append(
+                    "It is stopped on that user: deny API-key use to the user"
+                    + (
+                        ", or deactivate the access key that signed it."
+                        if key.signed_by == "user"
+                        else ", or revoke the user's sessions."
+                    )
+                )
+        else:
+            lines.append(
+                f":warning: {describe_signer(signer)} Enter the role; the plan will say it "
+                "was not confirmed."
             )
     if notice:
         lines.append(f":warning: {notice}")
@@ -301,8 +389,8 @@ def _identifier_block(
     hint = {
         KeyKind.LONG_TERM: "Paste the leaked key if you have it: it is decoded here and never "
         "stored or shown. Otherwise its credential id (ACCA…) or its IAM user.",
-        KeyKind.SHORT_TERM: "A short-term key is signed by a role session; stopping it means "
-        "acting on that role.",
+        KeyKind.SHORT_TERM: "Paste the key below and the signer is read from CloudTrail; a role "
+        "entered here is checked against it. Stopping the key means acting on its signer.",
     }[kind]
     return InputBlock(
         block_id=ids.IDENTIFIER_BLOCK,
@@ -316,7 +404,7 @@ def _identifier_block(
             initial_value=value or None,
             placeholder={
                 KeyKind.LONG_TERM: "ABSK… / ACCA… / BedrockAPIKey-ab12",
-                KeyKind.SHORT_TERM: "my-app-role or arn:aws:iam::123456789012:role/my-app-role",
+                KeyKind.SHORT_TERM: "my-app-role, arn:aws:iam::…:role/… or …:assumed-role/…/…",
             }[kind],
         ),
     )
@@ -332,7 +420,9 @@ def _key_text_block() -> InputBlock:
     )
 
 
-def _actions_block(kind: KeyKind, selected: Sequence[Action] | None) -> InputBlock:
+def _actions_block(
+    kind: KeyKind, selected: Sequence[Action] | None, action_id: str = ids.ACTIONS_ACTION
+) -> InputBlock:
     applicable = APPLICABLE_ACTIONS[kind]
     options = [
         Option(value=a.value, label=plain(ACTION_LABELS[a], OPTION_TEXT_LIMIT)) for a in applicable
@@ -343,7 +433,7 @@ def _actions_block(kind: KeyKind, selected: Sequence[Action] | None) -> InputBlo
         block_id=ids.ACTIONS_BLOCK,
         label="Actions",
         element=CheckboxesElement(
-            action_id=ids.ACTIONS_ACTION, options=options, initial_options=initial or None
+            action_id=action_id, options=options, initial_options=initial or None
         ),
     )
 
@@ -458,6 +548,7 @@ def parse_submission(
         reason=redact_free_text(_text(values, ids.REASON_BLOCK) or ""),
         channel_id=meta.channel_id,
         revoke_before=revoke_before if kind is KeyKind.SHORT_TERM else None,
+        signer=meta.signer if decoded_key is not None and decoded_key == meta.decoded_key else None,
         problems=tuple(problems),
     )
 
@@ -481,11 +572,17 @@ def modal_errors(
         add(block, message)
 
     if inp.identifier:
-        problem = _identifier_problem(inp.kind, inp.identifier)
+        problem = _identifier_problem(inp.kind, inp.identifier) or _signer_problem(inp)
         if problem:
             add(ids.IDENTIFIER_BLOCK, problem)
-    elif inp.kind is KeyKind.SHORT_TERM or (inp.decoded_key is None and not inp.key_text):
+    elif inp.decoded_key is None and not inp.key_text:
         add(ids.IDENTIFIER_BLOCK, _missing_identifier(inp.kind))
+    elif inp.kind is KeyKind.SHORT_TERM and inp.signer is not None and not inp.signer.confirmed:
+        add(
+            ids.IDENTIFIER_BLOCK,
+            f"CloudTrail could not confirm who signed this key ({inp.signer.problem}): enter "
+            "the role.",
+        )
 
     if not inp.actions:
         add(ids.ACTIONS_BLOCK, "Choose at least one action.")
@@ -527,20 +624,54 @@ def _identifier_problem(kind: KeyKind, identifier: str) -> str | None:
             "Enter a long-term key (ABSK…), a credential id (ACCA…, 20-128 letters and digits) "
             "or an IAM user name (1-64 of letters, digits and +=,.@_-)."
         )
-    if validation.ROLE_NAME.fullmatch(identifier) or validation.ROLE_ARN.fullmatch(identifier):
+    if role_name_in(identifier) is not None:
         return None
     return (
-        "Enter an IAM role name (1-64 of letters, digits and +=,.@_-) or a role ARN "
-        "(arn:aws:iam::123456789012:role/name)."
+        "Enter an IAM role name (1-64 of letters, digits and +=,.@_-), a role ARN "
+        "(arn:aws:iam::123456789012:role/name) or an assumed-role ARN "
+        "(arn:aws:sts::123456789012:assumed-role/name/session)."
     )
+
+
+def _signer_problem(inp: ModalInput) -> str | None:
+    """A role typed against what CloudTrail showed signed the pasted key (no AWS call here; the
+    resolution checks again with a fresh lookup)."""
+    found = inp.signer
+    if inp.kind is not KeyKind.SHORT_TERM or found is None or not found.confirmed:
+        return None
+    given = role_name_in(inp.identifier or "")
+    if found.kind is SignerKind.USER:
+        return (
+            f"CloudTrail shows this key was signed by IAM user {found.name}, not a role: leave "
+            "this empty and choose the user's actions."
+        )
+    if (
+        found.kind in (SignerKind.ROLE, SignerKind.IDENTITY_CENTER)
+        and found.name
+        and (given is None or given.lower() != found.name.lower())
+    ):
+        return (
+            f"CloudTrail shows this key was signed by a session of role {found.name}, not "
+            f"{given or inp.identifier}: leave {found.name} (or empty the field)."
+        )
+    return None
+
+
+def role_name_in(text: str) -> str | None:
+    """The role a role name, role ARN or assumed-role ARN names."""
+    text = text.strip()
+    match = validation.ROLE_ARN.fullmatch(text) or validation.ASSUMED_ROLE_ARN.fullmatch(text)
+    if match:
+        return match["name"]
+    return text if validation.ROLE_NAME.fullmatch(text) else None
 
 
 def _missing_identifier(kind: KeyKind) -> str:
     if kind is KeyKind.LONG_TERM:
         return "Enter the leaked key, its credential id or its IAM user."
     return (
-        "Enter the role whose session signed the key: the key does not name it "
-        "(CloudTrail LookupEvents by the key's access key id shows it)."
+        "Paste the leaked key below (its signer is read from CloudTrail), or enter the role "
+        "whose session signed it."
     )
 
 

@@ -18,6 +18,7 @@ from conftest import BEDROCK, create_role, short_term_key_from_role
 from slack_flow import open_modal, request_message, submit
 
 from bot import keys
+from bot.revocation.model import SHORT_TERM_ACTIONS
 from bot.sandbox.harness import APPROVER, CHANNEL, REQUESTER, Sandbox, sandbox
 from bot.sandbox.slack_api import Ephemeral
 from bot.views import ids
@@ -153,7 +154,7 @@ async def test_pasted_short_term_key_opens_the_short_term_form_without_the_key(
     assert keys.fingerprint(key) in sent
     kind = next(b for b in view.blocks if b.get("block_id") == ids.KIND_BLOCK)
     assert kind["element"]["initial_option"]["value"] == "short_term"
-    assert _action_values(view.blocks) == ["deny_role", "revoke_sessions"]
+    assert _action_values(view.blocks) == [a.value for a in SHORT_TERM_ACTIONS]
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from slack_flow import open_modal, request_message, wait_final
 
 from bot import keys
 from bot.policies import REVOKE_SESSIONS_POLICY_NAME
+from bot.revocation.model import SHORT_TERM_ACTIONS
 from bot.sandbox import iam as iam_sandbox
 from bot.sandbox.harness import APPROVER, CHANNEL, REQUESTER, Sandbox
 from bot.sandbox.slack_api import Message, View
@@ -171,7 +172,7 @@ async def test_switching_to_short_term_updates_the_modal_to_role_fields_and_acti
     assert update.ok, update.response
     assert update.params["view_id"] == view.id and update.params["hash"] == first_hash
     assert sb.api.calls("views.open")[0].time <= update.time
-    assert _action_values(switched) == ["deny_role", "revoke_sessions"]
+    assert _action_values(switched) == [a.value for a in SHORT_TERM_ACTIONS]
     identifier = _block(switched, ids.IDENTIFIER_BLOCK)
     assert identifier is not None and "role" in identifier["label"]["text"].lower()
     assert not identifier.get("optional")
@@ -280,7 +281,12 @@ async def _no_reason(sb: Sandbox) -> Any:
 
 async def _no_role(sb: Sandbox) -> Any:
     view = await _short_term_modal(sb)
-    return view, _values(identifier=None), ids.IDENTIFIER_BLOCK, "Enter the role"
+    return (
+        view,
+        _values(identifier=None),
+        ids.IDENTIFIER_BLOCK,
+        "or enter the role whose session signed it",
+    )
 
 
 @pytest.mark.parametrize(
