@@ -42,8 +42,6 @@ class Msg:
     NOT_TEXT = "the key does not decode to text; it may be truncated or mistyped"
     LT_NO_SEPARATOR = "the long-term key has no alias:secret separator; it may be truncated"
     LT_NO_SECRET = "the long-term key has no secret part; it may be truncated"  # noqa: S105
-    LT_BAD_ALIAS = "the long-term key's alias is not <user>-at-<12-digit account>"
-    LT_BAD_USER = "the long-term key's alias does not contain a valid IAM user name"
     ST_NOT_BEDROCK = "not signed for bedrock.amazonaws.com"
     ST_BAD_QUERY = "the short-term key's parameters cannot be read; it may be truncated"
     ST_DUPLICATE = "the short-term key repeats a parameter"
@@ -355,19 +353,24 @@ def _decode_long_term(cleaned: str) -> DecodedKey:
     if not secret:
         raise InvalidKey(Msg.LT_NO_SECRET)
     del secret  # never kept, never returned
+    # AWS documents the alias only as the user name plus "a suffix containing version and
+    # creation information"; `<user>[+N]-at-<account>` is what it looks like today. An alias of
+    # another shape is kept as it is (user and account unknown): resolution then finds the key
+    # by its exact alias over every user's keys instead of refusing it.
+    name: str | None = None
+    account_id: str | None = None
     # User names may themselves contain "-at-" and "+": only the last "-at-" followed by exactly
     # twelve digits at the very end separates the account.
     parts = _ALIAS.fullmatch(alias)
-    if parts is None:
-        raise InvalidKey(Msg.LT_BAD_ALIAS)
-    name, account_id = parts.group(1), parts.group(2)
-    # IAM numbers a user's further credentials "<user>+N"; a user name that itself ends in
-    # +<digits> is possible but rarer, so the suffix is taken to be IAM's.
-    copy = _COPY_SUFFIX.fullmatch(name)
-    if copy is not None:
-        name = copy.group(1)
-    if not USER_NAME.fullmatch(name):
-        raise InvalidKey(Msg.LT_BAD_USER)
+    if parts is not None:
+        name, account_id = parts.group(1), parts.group(2)
+        # IAM numbers a user's further credentials "<user>+N"; a user name that itself ends in
+        # +<digits> is possible (resolution falls back to the exact alias for it).
+        copy = _COPY_SUFFIX.fullmatch(name)
+        if copy is not None:
+            name = copy.group(1)
+        if not USER_NAME.fullmatch(name):
+            name = None
     return DecodedKey(
         kind=KeyKind.LONG_TERM,
         fingerprint=fingerprint(cleaned),

@@ -315,3 +315,31 @@ def test_classify() -> None:
     assert classify("ACCAEXAMPLE000000001") is IdentifierType.CREDENTIAL_ID
     assert classify("alice") is IdentifierType.USER
     assert classify("a_very_long_user_name_with_20_chars") is IdentifierType.USER
+
+
+async def test_a_key_whose_alias_does_not_name_its_user_is_found_by_its_exact_alias(
+    iam: Any, revoker: Revoker
+) -> None:
+    # A user name may itself end in +N, which the usual reading takes for IAM's copy counter
+    # (alias "bob+1-at-…" read as user "bob"): the key must still be found, not refused.
+    iam.create_user(UserName="bob")
+    create_long_term_key(iam, "bob")
+    leaked = create_long_term_key(iam, "bob+1")
+    assert leaked.alias == "bob+1-at-123456789012"
+    target = await revoker.resolve(leaked.key)
+    assert target.user_name == "bob+1"
+    assert target.credential is not None
+    assert target.credential.credential_id == leaked.credential_id
+    plan = revoker.plan(target, ["deactivate"])
+    (note,) = [n for n in plan.notes if "found by its exact alias" in n]
+    assert "AllUsers=true" in note and "user bob, which the alias seemed to name" in note
+
+
+async def test_a_key_gone_from_every_user_is_not_found(iam: Any, revoker: Revoker) -> None:
+    leaked = create_long_term_key(iam, "carol")
+    iam.delete_service_specific_credential(
+        UserName="carol", ServiceSpecificCredentialId=leaked.credential_id
+    )
+    with pytest.raises(NotFound) as e:
+        await revoker.resolve(leaked.key)
+    assert "every user's keys were searched" in e.value.message

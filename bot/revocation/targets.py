@@ -224,6 +224,7 @@ class _Found:
     user_cutoff: datetime | None = None  # the user's, for a key signed by a user's session
     access_key_status: str | None = None  # the signing AKIA key's status
     signer: Signer | None = None
+    found_by: str | None = None  # how a long-term key was found, when not by its user
 
 
 def _resolve_sync(
@@ -280,6 +281,7 @@ def _resolve_sync(
         key=lookup.key,
         facts=facts,
         signer=found.signer,
+        found_by=found.found_by,
     )
 
 
@@ -356,6 +358,7 @@ def _check_same_account(lookup: Lookup, account_id: str) -> None:
 def _read_long_term(iam: IAMClient, lookup: Lookup, reading: _Reading) -> _Found:
     """The key's user, the key itself when it can be told apart, and the user's policies."""
     credential: Credential | None = None
+    found_by: str | None = None
     if lookup.id_type is IdentifierType.CREDENTIAL_ID:
         reading.operation, reading.resource = "ListServiceSpecificCredentials", _resource(lookup)
         credential = next(
@@ -368,6 +371,8 @@ def _read_long_term(iam: IAMClient, lookup: Lookup, reading: _Reading) -> _Found
             )
         user_name = credential.user_name
         creds = user_credentials(iam, user_name)
+    elif lookup.key is not None:
+        user_name, creds, credential, found_by = _key_by_alias(iam, lookup.key, reading)
     else:
         assert lookup.value is not None
         user_name = lookup.value
@@ -376,19 +381,9 @@ def _read_long_term(iam: IAMClient, lookup: Lookup, reading: _Reading) -> _Found
             creds = user_credentials(iam, user_name)
         except ClientError as exc:
             if error_code(exc) == "NoSuchEntity":
-                raise NotFound(
-                    f"There is no IAM user named {user_name} in this account"
-                    + (" (the key's user may already be deleted)." if lookup.key else ".")
-                ) from None
+                raise NotFound(f"There is no IAM user named {user_name} in this account.") from None
             raise
-        if lookup.key is not None:
-            credential = next((c for c in creds if c.alias == lookup.key.alias), None)
-            if credential is None:
-                raise NotFound(
-                    f"User {user_name} has no Bedrock API key with alias "
-                    f"{lookup.key.alias}: it was probably already deleted."
-                )
-        elif len(creds) == 1:
+        if len(creds) == 1:
             credential = creds[0]
     reading.operation, reading.resource = "ListUserPolicies", f"user {user_name}"
     return _Found(
@@ -396,7 +391,52 @@ def _read_long_term(iam: IAMClient, lookup: Lookup, reading: _Reading) -> _Found
         credential=credential,
         others=tuple(c for c in creds if credential is None or c != credential),
         user_policies=user_inline_policies(iam, user_name),
+        found_by=found_by,
     )
+
+
+def _key_by_alias(
+    iam: IAMClient, key: DecodedKey, reading: _Reading
+) -> tuple[str, tuple[Credential, ...], Credential, str | None]:
+    """(user, the user's keys, the key, how it was found) for a pasted long-term key.
+
+    The alias names its user in the usual shape: that user's keys are listed. When it does not
+    (a shape keys.py cannot read, or a user name that itself ends in +N), the exact alias is
+    matched over every user's keys, and the plan says so.
+    """
+    user_missing = False
+    if key.user_name is not None:
+        user_name = key.user_name
+        reading.operation, reading.resource = "ListServiceSpecificCredentials", f"user {user_name}"
+        try:
+            creds = user_credentials(iam, user_name)
+        except ClientError as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+            creds, user_missing = (), True
+        credential = next((c for c in creds if c.alias == key.alias), None)
+        if credential is not None:
+            return user_name, creds, credential, None
+    reading.operation, reading.resource = "ListServiceSpecificCredentials", "every user's keys"
+    credential = next((c for c in all_credentials(iam) if c.alias == key.alias), None)
+    if credential is None:
+        missing = f"; there is no IAM user named {key.user_name} either" if user_missing else ""
+        raise NotFound(
+            f"No Bedrock API key with alias {key.alias} exists in this account (every user's "
+            f"keys were searched{missing}): it was probably already deleted."
+        )
+    reading.resource = f"user {credential.user_name}"
+    creds = user_credentials(iam, credential.user_name)
+    how = (
+        f"Key {credential.credential_id} was found by its exact alias {key.alias} over every "
+        "user's Bedrock API keys (ListServiceSpecificCredentials with AllUsers=true), "
+        + (
+            f"as user {key.user_name}, which the alias seemed to name, does not hold it."
+            if key.user_name
+            else "as the alias does not name its user in the usual <user>-at-<account> form."
+        )
+    )
+    return credential.user_name, creds, credential, how
 
 
 def _read_short_term(iam: IAMClient, lookup: Lookup, reading: _Reading) -> _Found:

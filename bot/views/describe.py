@@ -34,7 +34,7 @@ def describe_key(key: DecodedKey) -> str:
             parts.append(f"alias {code(key.alias)}")
     else:
         if key.access_key_id:
-            signer = {"session": "a role session", "user": "an IAM user's access key"}.get(
+            signer = {"session": "a session", "user": "an IAM user's access key"}.get(
                 key.signed_by or "", "unknown credentials"
             )
             parts.append(f"signed by {signer} {code(key.access_key_id)}")
