@@ -111,6 +111,19 @@ def revoke_older_sessions(before: datetime, *, now: datetime | None = None) -> d
     }
 
 
+def earliest_covering_cutoff(
+    signed_at: datetime, session_issued_at: datetime | None = None
+) -> datetime:
+    """The earliest `aws:TokenIssueTime` cutoff that denies the session behind a short-term key.
+
+    IAM compares the cutoff with the session's issue time (DateLessThan), which is at or before
+    the key's signing time (X-Amz-Date). When CloudTrail showed the session's issue time that is
+    the bound; otherwise the signing time is. A cutoff must be strictly later, in whole seconds.
+    """
+    bound = session_issued_at if session_issued_at is not None else signed_at
+    return bound.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
+
+
 def _ceil_to_second(moment: datetime) -> datetime:
     # Rounding up, not down: a leaked session issued within the same second as the chosen
     # moment must still fall before the cutoff.
@@ -268,6 +281,7 @@ __all__ = [
     "ROLE_INLINE_POLICY_QUOTA",
     "USER_INLINE_POLICY_QUOTA",
     "deny_bearer_token",
+    "earliest_covering_cutoff",
     "format_time",
     "parse",
     "policy_size",

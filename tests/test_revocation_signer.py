@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -168,3 +169,50 @@ async def test_deactivate_access_key_is_refused_for_a_role_session_key(
         revoker.plan(target, ["deactivate_access_key"])
     assert "signed by a role session" in e.value.message
     assert keys.decode(key).access_key_id not in (target.user_name or "")
+
+
+async def test_a_session_cutoff_must_cover_the_keys_session_at_plan_execution_and_verification(
+    iam: Any, revoker: Revoker
+) -> None:
+    role = create_role(iam, "ci-runner")
+    key = short_term_key_from_role(role["Arn"])
+    use_key(key)
+    target = await revoker.resolve(key)
+    assert target.signer is not None and target.signer.session_issued_at is not None
+    issued = target.signer.session_issued_at
+    early = issued - timedelta(minutes=10)
+
+    with pytest.raises(Refused) as e:
+        revoker.plan(target, ["revoke_sessions"], revoke_before=early)
+    assert e.value.field == "before"
+    assert "does not stop this key" in e.value.message
+    earliest = policies.format_time(issued + timedelta(seconds=1))
+    assert f"earliest cutoff that covers it is {earliest}" in e.value.message
+
+    # A stored plan with a cutoff that does not cover the key (made before this check, or
+    # altered) is not written at execution, and verification does not call it done even when
+    # that early cutoff is what IAM holds.
+    good = revoker.plan(target, ["revoke_sessions"])
+    (step,) = good.steps
+    early_doc = policies.revoke_older_sessions(early)
+    bad = good.model_copy(
+        update={
+            "steps": (
+                step.model_copy(update={"params": {**step.params, "PolicyDocument": early_doc}}),
+            )
+        }
+    )
+    iam.put_role_policy(
+        RoleName="ci-runner",
+        PolicyName=policies.REVOKE_SESSIONS_POLICY_NAME,
+        PolicyDocument=policies.to_compact_json(early_doc),
+    )
+    (result,) = await revoker.execute(bad)
+    assert result.outcome is StepOutcome.ERROR and result.error_code == "CutoffTooEarly"
+    (check,) = (await revoker.verify(bad)).checks
+    assert not check.holds and "covers the key" in check.description
+
+    report = await revoker.run(good)
+    assert report.status == "completed", report
+    (check,) = report.verification.checks
+    assert check.holds and f"needs {earliest} or later" in check.description

@@ -393,8 +393,39 @@ def test_parse_long_term_submission() -> None:
     assert modal_errors(got, accounts=["prod", "dev"]) == {}
 
 
+def test_a_cutoff_before_the_keys_signing_time_is_a_field_error() -> None:
+    signed = keys.decode(SHORT_KEY).issued_at
+    assert signed is not None
+    now = signed + timedelta(hours=1)
+
+    def errors(before: datetime) -> dict[str, str]:
+        got = parse_submission(
+            state(
+                kind=KeyKind.SHORT_TERM,
+                identifier="app",
+                key_text=SHORT_KEY,
+                actions=["revoke_sessions"],
+                revoke_before=int(before.timestamp()),
+            ),
+            meta(),
+            now=now,
+        )
+        return modal_errors(got, now=now)
+
+    too_early = errors(signed - timedelta(minutes=5))[ids.REVOKE_BEFORE_BLOCK]
+    earliest = (signed + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert f"Pick {earliest} or later" in too_early
+    assert "it was signed at" in too_early
+    # The signing second itself does not cover a session issued in that second.
+    assert ids.REVOKE_BEFORE_BLOCK in errors(signed)
+    assert errors(signed + timedelta(seconds=1)) == {}
+
+
 def test_parse_short_term_submission_with_key_and_time() -> None:
-    before = int((NOW - timedelta(minutes=10)).timestamp())
+    signed = keys.decode(SHORT_KEY).issued_at
+    assert signed is not None
+    now = signed + timedelta(hours=1)
+    before = int((signed + timedelta(minutes=10)).timestamp())
     got = parse_submission(
         state(
             kind=KeyKind.SHORT_TERM,
@@ -404,16 +435,16 @@ def test_parse_short_term_submission_with_key_and_time() -> None:
             revoke_before=before,
         ),
         meta(),  # the metadata says long-term: the radio button is what counts
-        now=NOW,
+        now=now,
     )
     assert got.kind is KeyKind.SHORT_TERM
     assert got.identifier == "arn:aws:iam::123456789012:role/app"
     assert got.key_text is not None and got.key_text.get_secret_value() == SHORT_KEY
     assert got.key_block == ids.KEY_TEXT_BLOCK
-    assert got.decoded_key == keys.decode(SHORT_KEY, now=NOW)
+    assert got.decoded_key == keys.decode(SHORT_KEY, now=now)
     assert got.actions == (Action.DENY_ROLE, Action.REVOKE_SESSIONS)
-    assert got.revoke_before == NOW - timedelta(minutes=10)
-    assert modal_errors(got, now=NOW) == {}
+    assert got.revoke_before == signed + timedelta(minutes=10)
+    assert modal_errors(got, now=now) == {}
     # The parsed input is safe to log or store: the key only exists behind SecretStr.
     assert_no_key([repr(got), got.model_dump_json()])
 
@@ -958,6 +989,9 @@ def test_summary_reply(status: str, words: str) -> None:
     last = block_dicts(blocks)[-1]
     assert last["block_id"] == ids.SUMMARY_BLOCK
     assert words in last["text"]["text"] and "4.2 s" in last["text"]["text"]
+    # "Completed" is what IAM holds, not an instant stop everywhere (IAM eventual consistency).
+    settling = "can take a few minutes to take effect everywhere" in last["text"]["text"]
+    assert settling is (status != "failed")
     assert "BedrockKeyRevokerDenyBearerToken on user alice" in payload
     assert text.startswith("R-7KQ2M9") and "4.2 s" in text
     blocks, text = summary_reply(status, 3725, {})

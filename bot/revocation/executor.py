@@ -43,6 +43,7 @@ from bot.revocation.model import (
     RevocationPlan,
     StepOutcome,
     StepResult,
+    covering_cutoff,
 )
 from bot.revocation.planner import secret_name
 
@@ -290,6 +291,20 @@ class _Step:
         self, kind: str, owner: str, current: dict[str, Any] | None, put: Callable[[str], Any]
     ) -> _Outcome:
         name, doc = self.p["PolicyName"], self.p["PolicyDocument"]
+        if name == policies.REVOKE_SESSIONS_POLICY_NAME:
+            # Checked again here, not only when planning: a cutoff that does not cover the key
+            # would be reported done while the key keeps working.
+            planned = policies.session_revocation_time(doc)
+            cover = covering_cutoff(self.plan.target)
+            if cover is not None and (planned is None or planned < cover):
+                return _Outcome(
+                    StepOutcome.ERROR,
+                    f"Not written: a cutoff of {policies.format_time(planned) if planned else '?'}"
+                    f" does not cover the leaked key (the earliest that does is "
+                    f"{policies.format_time(cover)}).",
+                    None,
+                    "CutoffTooEarly",
+                )
         if current is not None and policies.same_policy(current, doc):
             return _skip(f"{kind.title()} {owner} already has policy {name} as planned.")
         if name == policies.REVOKE_SESSIONS_POLICY_NAME and current is not None:

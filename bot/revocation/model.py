@@ -198,6 +198,20 @@ class Target(Frozen):
     found_by: str | None = None  # how the key was found, when not the obvious way
 
 
+def covering_cutoff(target: Target) -> datetime | None:
+    """The earliest session cutoff that stops the target's short-term key, when a key was given
+    (its signing time, or the session's issue time CloudTrail showed); None otherwise."""
+    from bot.policies import earliest_covering_cutoff
+
+    key = target.key
+    if target.kind is not KeyKind.SHORT_TERM or key is None or key.issued_at is None:
+        return None
+    session = target.signer.session_issued_at if target.signer is not None else None
+    if session is not None and session > key.issued_at:
+        session = None  # a session cannot be issued after a key it signed: not this one
+    return earliest_covering_cutoff(key.issued_at, session)
+
+
 class IamCall(Frozen):
     """One IAM call of a plan, with exactly the parameters it will be made with."""
 

@@ -35,6 +35,7 @@ from bot.revocation.model import (
     StepOutcome,
     StepResult,
     Target,
+    covering_cutoff,
 )
 
 ORDER: tuple[Action, ...] = (
@@ -50,6 +51,15 @@ ORDER: tuple[Action, ...] = (
     Action.ALLOW_USER,
     Action.REACTIVATE_ACCESS_KEY,
     Action.REACTIVATE,
+)
+
+
+# IAM is eventually consistent (IAM User Guide, "Changes that I make are not always immediately
+# visible"): said in the plan so "Completed" is not read as "stopped everywhere this instant".
+EVENTUAL_CONSISTENCY_NOTE = (
+    "IAM changes take effect within seconds but can take a few minutes to apply everywhere "
+    "(IAM is eventually consistent): the key may keep working briefly after the request "
+    "completes."
 )
 
 
@@ -128,6 +138,8 @@ def plan(
     guards.check_role_quota(target, draft.role_sizes)
     guards.check_user_quota(target, draft.user_sizes)
     draft.notes.extend(_context_notes(target, now))
+    if draft.steps and not all(a in REVERSAL.values() for a in wanted):
+        draft.notes.append(EVENTUAL_CONSISTENCY_NOTE)
     if not draft.steps:
         raise Refused(
             "Nothing to do: " + " ".join(draft.notes),
@@ -231,6 +243,16 @@ def _revoke_sessions(d: _Draft, action: Action) -> None:
     doc = policies.revoke_older_sessions(wanted_cutoff, now=d.now)
     planned = policies.session_revocation_time(doc)
     assert planned is not None
+    cover = covering_cutoff(d.target)
+    if cover is not None and planned < cover:
+        raise Refused(
+            f"Revoking sessions issued before {policies.format_time(planned)} does not stop "
+            f"this key: {_covering_reason(d.target)}, and only sessions issued before the "
+            f"cutoff are denied. The earliest cutoff that covers it is "
+            f"{policies.format_time(cover)}.",
+            suggestion=f"Choose {policies.format_time(cover)} or later, or leave it empty (now).",
+            field="before",
+        )
     existing = _session_principal(d)[2]
     if existing is not None and existing >= planned:
         # Never move the cutoff backwards: that would silently re-enable sessions.
@@ -284,6 +306,15 @@ def _revoke_sessions(d: _Draft, action: Action) -> None:
             f"{kind.title()} {name} already revokes sessions issued before "
             f"{policies.format_time(existing)}; that time moves forward."
         )
+
+
+def _covering_reason(target: Target) -> str:
+    key, found = target.key, target.signer
+    issued = found.session_issued_at if found is not None else None
+    if issued is not None and key is not None and key.issued_at and issued <= key.issued_at:
+        return f"its session was issued at {policies.format_time(issued)} (CloudTrail)"
+    signed = key.issued_at if key and key.issued_at else None
+    return f"it was signed at {policies.format_time(signed) if signed else '?'} (X-Amz-Date)"
 
 
 def _set_access_key_status(d: _Draft, action: Action) -> None:
@@ -448,7 +479,8 @@ def _context_notes(target: Target, now: datetime) -> list[str]:
             else:
                 notes.append(
                     f"The pasted short-term key works until {policies.format_time(key.expires_at)} "
-                    "unless revoked."
+                    "at the latest unless revoked (that is its own limit; the session that "
+                    "signed it may end sooner)."
                 )
         if key.signed_by == "user":
             notes.append(

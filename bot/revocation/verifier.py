@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -31,6 +32,7 @@ from bot.revocation.model import (
     StepOutcome,
     StepResult,
     Verification,
+    covering_cutoff,
 )
 
 if TYPE_CHECKING:
@@ -97,19 +99,27 @@ def _inline_policy(iam: IAMClient, step: IamCall) -> tuple[str, dict[str, Any] |
     return f"role {p['RoleName']}", role_policy(iam, p["RoleName"], p["PolicyName"])
 
 
-def _check_attached(iam: IAMClient, step: IamCall) -> Check:
+def _check_attached(iam: IAMClient, step: IamCall, cover: datetime | None = None) -> Check:
     name, planned = step.params["PolicyName"], step.params["PolicyDocument"]
     who, doc = _inline_policy(iam, step)
     if name == policies.REVOKE_SESSIONS_POLICY_NAME:
         want = policies.session_revocation_time(planned)
         have = policies.session_revocation_time(doc) if doc is not None else None
+        # The cutoff attached must be late enough for the leaked key's session, not merely be
+        # there: compared with the key's signing time (or the session's, from CloudTrail).
+        covers = cover is None or (have is not None and have >= cover)
+        covering = (
+            f", which covers the key (needs {policies.format_time(cover)} or later)"
+            if cover is not None
+            else ""
+        )
         return Check(
             description=(
                 f"{who} denies sessions issued before "
-                f"{policies.format_time(want) if want else '?'} (or later)"
+                f"{policies.format_time(want) if want else '?'} (or later){covering}"
             ),
             action=step.action,
-            holds=want is not None and have is not None and have >= want,
+            holds=want is not None and have is not None and have >= want and covers,
             observed=(
                 f"cutoff {policies.format_time(have)}"
                 if have
@@ -170,7 +180,7 @@ _CHECKS: dict[str, Callable[[IAMClient, IamCall], Check]] = {
 }
 
 
-def _check(iam: IAMClient, step: IamCall) -> Check:
+def _check(iam: IAMClient, step: IamCall, cover: datetime | None = None) -> Check:
     op = step.operation
     check = _CHECKS.get(op)
     if check is None:
@@ -178,6 +188,8 @@ def _check(iam: IAMClient, step: IamCall) -> Check:
             description=f"{op} (not verifiable)", action=step.action, holds=False, observed="?"
         )
     try:
+        if check is _check_attached:
+            return _check_attached(iam, step, cover)
         return check(iam, step)
     except Exception as exc:  # an unreadable state is a failed check, never a crash
         e = explain(exc, operation=_read_operation(op), resource=step.summary)
@@ -207,14 +219,15 @@ def verify_sync(
 ) -> Verification:
     iam = clients.iam(plan.target.account, request_id=request_id)
     failed_steps = {r.index for r in results or () if r.outcome is StepOutcome.ERROR}
-    checks = [_check(iam, step) for step in plan.steps]
+    cover = covering_cutoff(plan.target)
+    checks = [_check(iam, step, cover) for step in plan.steps]
     for delay in settle_delays:
         retry = [i for i, c in enumerate(checks) if not c.holds and i not in failed_steps]
         if not retry:
             break
         time.sleep(delay)
         for i in retry:
-            checks[i] = _check(iam, plan.steps[i])
+            checks[i] = _check(iam, plan.steps[i], cover)
     return Verification(checks=tuple(checks))
 
 

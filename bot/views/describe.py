@@ -43,7 +43,8 @@ def describe_key(key: DecodedKey) -> str:
         if key.issued_at:
             parts.append(f"issued {slack_date(key.issued_at)}")
         if key.expires_at:
-            verb = "expired" if key.expired else "expires"
+            # X-Amz-Expires is the key's own limit; the signing session may end sooner.
+            verb = "expired" if key.expired else "expires at the latest"
             parts.append(f"{verb} {slack_date(key.expires_at)}")
     return ", ".join(parts)
 

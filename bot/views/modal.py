@@ -31,7 +31,7 @@ from slack_sdk.models.views import View
 from bot import keys, validation
 from bot.errors import InvalidInput, InvalidKey
 from bot.keys import redact_free_text
-from bot.policies import MAX_FUTURE_SKEW
+from bot.policies import MAX_FUTURE_SKEW, earliest_covering_cutoff, format_time
 from bot.revocation.model import (
     ACTION_LABELS,
     LONG_TERM_ACTIONS,
@@ -442,8 +442,9 @@ def _revoke_before_block(value: datetime | None) -> InputBlock:
     return InputBlock(
         block_id=ids.REVOKE_BEFORE_BLOCK,
         label="Revoke sessions issued before",
-        hint="Only for 'Revoke the role's sessions'. Empty means now. Every session of the role "
-        "issued before this moment is denied everything, legitimate ones too.",
+        hint="Only for 'Revoke the signer's sessions'. Empty means now. Every session issued "
+        "before this moment is denied everything, legitimate ones too; to stop the key it must "
+        "be later than the key's session was issued.",
         optional=True,
         element=DateTimePickerElement(
             action_id=ids.REVOKE_BEFORE_ACTION,
@@ -595,11 +596,19 @@ def modal_errors(
 
     if inp.revoke_before is not None and Action.REVOKE_SESSIONS in inp.actions:
         current = now or datetime.now(UTC)
+        cover = _covering_cutoff(inp)
         if inp.revoke_before > current + MAX_FUTURE_SKEW:
             add(
                 ids.REVOKE_BEFORE_BLOCK,
                 "Pick a moment that has passed: a future time would also deny every session "
                 "issued after the incident.",
+            )
+        elif cover is not None and inp.revoke_before < cover:
+            add(
+                ids.REVOKE_BEFORE_BLOCK,
+                f"Too early to stop this key: {_covering_reason(inp)}, and only sessions "
+                f"issued before the cutoff are denied. Pick {format_time(cover)} or later, or "
+                "leave it empty (now).",
             )
 
     if accounts and len(accounts) > 1 and inp.account not in accounts:
@@ -631,6 +640,29 @@ def _identifier_problem(kind: KeyKind, identifier: str) -> str | None:
         "(arn:aws:iam::123456789012:role/name) or an assumed-role ARN "
         "(arn:aws:sts::123456789012:assumed-role/name/session)."
     )
+
+
+def _covering_cutoff(inp: ModalInput) -> datetime | None:
+    key = inp.decoded_key
+    if inp.kind is not KeyKind.SHORT_TERM or key is None or key.issued_at is None:
+        return None
+    return earliest_covering_cutoff(key.issued_at, _session_issued_at(inp))
+
+
+def _session_issued_at(inp: ModalInput) -> datetime | None:
+    key, found = inp.decoded_key, inp.signer
+    issued = found.session_issued_at if found is not None and found.confirmed else None
+    if issued is None or key is None or key.issued_at is None or issued > key.issued_at:
+        return None
+    return issued
+
+
+def _covering_reason(inp: ModalInput) -> str:
+    issued = _session_issued_at(inp)
+    if issued is not None:
+        return f"its session was issued at {format_time(issued)} (CloudTrail)"
+    signed = inp.decoded_key.issued_at if inp.decoded_key else None
+    return f"it was signed at {format_time(signed) if signed else '?'}"
 
 
 def _signer_problem(inp: ModalInput) -> str | None:

@@ -70,6 +70,11 @@ _SUMMARY_LINES: dict[str, str] = {
     PARTIAL: ":warning: *Partially completed*",
     FAILED: ":x: *Failed*",
 }
+# IAM's documented eventual consistency: "Completed" is what IAM holds, not yet every endpoint.
+EVENTUAL_CONSISTENCY = (
+    "IAM changes can take a few minutes to take effect everywhere (IAM is eventually "
+    "consistent), so the key may keep working briefly."
+)
 _SECRET_PARAM = re.compile(r"secret|password|token|private", re.IGNORECASE)
 
 
@@ -176,7 +181,8 @@ def summary_reply(
     line = _SUMMARY_LINES.get(status, f"*{words[:1].upper()}{words[1:]}*")
     elapsed = format_elapsed(elapsed_seconds)
     prefix = f"{code(request_id)} " if request_id else ""
-    out.add_section(f"{prefix}{line} in {elapsed}.", block_id=ids.SUMMARY_BLOCK)
+    settle = f" {EVENTUAL_CONSISTENCY}" if status in (COMPLETED, PARTIAL) else ""
+    out.add_section(f"{prefix}{line} in {elapsed}.{settle}", block_id=ids.SUMMARY_BLOCK)
     text = f"{request_id + ': ' if request_id else ''}{words} in {elapsed}."
     return out.finish(), truncate(text[:1].upper() + text[1:], FALLBACK_TEXT_LIMIT)
 

@@ -4,6 +4,7 @@ with a warning in the plan, and a key signed by an IAM user's session stopped on
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from conftest import (
@@ -14,7 +15,7 @@ from conftest import (
 )
 from slack_flow import open_modal, request_message, wait_final
 
-from bot import policies
+from bot import keys, policies
 from bot.sandbox.harness import APPROVER, CHANNEL, REQUESTER, Sandbox
 from bot.sandbox.slack_api import View
 from bot.sandbox.slack_driver import Response, checkboxes, plain_text_input
@@ -146,3 +147,27 @@ async def test_a_key_signed_by_an_iam_users_session_is_stopped_on_that_user(
     assert "completed" in final.text.lower()
     names = set(sb.iam().list_user_policies(UserName="dev")["PolicyNames"])
     assert names == {policies.DENY_POLICY_NAME, policies.REVOKE_SESSIONS_POLICY_NAME}
+
+
+async def test_a_cutoff_before_the_keys_session_is_a_field_error_saying_the_earliest(
+    sb: Sandbox, aws_server: str
+) -> None:
+    role = create_role(sb.iam(), "ci-runner")
+    key = short_term_key_from_role(role["Arn"])
+    use_key(key, endpoint_url=aws_server)
+    view = await _modal_with_signer(sb, key)
+    signed = keys.decode(key).issued_at
+    assert signed is not None
+    too_early = int((signed - timedelta(hours=1)).timestamp())
+    values = {
+        ids.REASON_BLOCK: {ids.REASON_ACTION: plain_text_input(REASON)},
+        ids.ACTIONS_BLOCK: {ids.ACTIONS_ACTION: checkboxes("revoke_sessions")},
+        ids.REVOKE_BEFORE_BLOCK: {
+            ids.REVOKE_BEFORE_ACTION: {"type": "datetimepicker", "selected_date_time": too_early}
+        },
+    }
+    response = await sb.driver.view_submission(REQUESTER, view_id=view.id, values=values)
+    said = response.json()["errors"][ids.REVOKE_BEFORE_BLOCK]
+    assert "Too early to stop this key" in said and "or later" in said
+    assert "its session was issued at" in said  # CloudTrail's creationDate, the exact bound
+    assert sb.api.messages(CHANNEL) == []
