@@ -168,7 +168,9 @@ class _FixedProvider(CredentialProvider):
 class _Clients:
     """The clients of one account and role session; created together, used together."""
 
-    def __init__(self, session: boto3.Session, config: Config) -> None:
+    def __init__(
+        self, session: boto3.Session, config: Config, observers: list[Callable[[Any], None]]
+    ) -> None:
         self.iam: IAMClient = session.client("iam", config=config)
         self.sts: STSClient = session.client("sts", config=config)
         self.secretsmanager: SecretsManagerClient = session.client("secretsmanager", config=config)
@@ -178,12 +180,18 @@ class _Clients:
         self._lock = threading.Lock()
         # Event history is per Region: one client per Region asked for, made when first needed.
         self._cloudtrail: dict[str, CloudTrailClient] = {}
+        self._observers = observers
+        for observe in observers:
+            for client in (self.iam, self.sts, self.secretsmanager):
+                observe(client)
 
     def cloudtrail(self, region: str) -> CloudTrailClient:
         with self._lock:
             client = self._cloudtrail.get(region)
             if client is None:
                 client = self._session.client("cloudtrail", region_name=region, config=self._config)
+                for observe in self._observers:
+                    observe(client)
                 self._cloudtrail[region] = client
             return client
 
@@ -210,6 +218,12 @@ class AwsClients:
         self._lock = threading.Lock()
         self._own: _Clients | None = None
         self._assumed: OrderedDict[tuple[str, str], _Clients] = OrderedDict()
+        self._observers: list[Callable[[Any], None]] = []
+
+    def observe(self, observer: Callable[[Any], None]) -> None:
+        """Call `observer` with every boto3 client made from now on (metrics hook their events)."""
+        with self._lock:
+            self._observers.append(observer)
 
     @property
     def region(self) -> str:
@@ -222,7 +236,7 @@ class AwsClients:
     def _own_clients(self) -> _Clients:
         with self._lock:
             if self._own is None:
-                self._own = _Clients(self._base_session, self._config)
+                self._own = _Clients(self._base_session, self._config, self._observers)
             return self._own
 
     def _clients(self, account: str | None, request_id: str | None) -> _Clients:
@@ -236,7 +250,7 @@ class AwsClients:
                 self._assumed.move_to_end(key)
                 return found
         # Built outside the lock: the base STS client takes the lock itself.
-        built = _Clients(self._assumed_session(config, key[1]), self._config)
+        built = _Clients(self._assumed_session(config, key[1]), self._config, self._observers)
         with self._lock:
             found = self._assumed.setdefault(key, built)
             self._assumed.move_to_end(key)

@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 
 from bot.aws import AwsClients
 from bot.config import Settings
+from bot.metrics import Metrics
 from bot.requests import RequestService, utcnow
 from bot.revocation.service import Revoker
 from bot.store import RequestStore, open_store
+from bot.store.metered import metered
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class Services:
     store: RequestStore
     requests: RequestService
     revoker: Revoker
+    metrics: Metrics
 
 
 def open_configured_store(settings: Settings) -> RequestStore:
@@ -51,12 +54,17 @@ def build_services(
     clients: AwsClients | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Services:
-    store = open_configured_store(settings)
+    metrics = Metrics()
+    store = metered(open_configured_store(settings), metrics.record_events)
     requests = RequestService(
         store,
         clock=clock,
         ttl=timedelta(minutes=settings.request_ttl_minutes),
         name_user=lambda user: f"<@{user}>",
     )
-    revoker = Revoker(settings, clients or AwsClients(settings), clock=clock)
-    return Services(settings=settings, store=store, requests=requests, revoker=revoker)
+    clients = clients or AwsClients(settings)
+    clients.observe(metrics.observe_aws_client)
+    revoker = Revoker(settings, clients, clock=clock)
+    return Services(
+        settings=settings, store=store, requests=requests, revoker=revoker, metrics=metrics
+    )

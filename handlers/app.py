@@ -1,8 +1,9 @@
 """The Bolt app, its HTTP server and its Socket Mode connection.
 
-HTTP mode serves Slack at POST /slack/events (Bolt verifies every signature) and GET /healthz.
-Socket Mode receives events over a websocket and serves only /healthz (503 while the websocket
-is down), so a container health check works the same in both modes.
+HTTP mode serves Slack at POST /slack/events (Bolt verifies every signature), GET /healthz,
+GET /readyz and GET /metrics. Socket Mode receives events over a websocket and serves the same
+GET paths (/healthz and /readyz answer 503 while the websocket is down), so a container health
+check works the same in both modes.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 import handlers
 from bot.config import Settings, SettingsError, serving_problems
+from bot.metrics import Metrics
 from bot.services import Services
 from handlers.approvers import SlackApprovers
 from handlers.channel import RequestChannel
 from handlers.context import Handlers
 from handlers.decisions import publish_expired
+from handlers.observability import Readiness, slack_call_timer
+from handlers.observability import add_routes as add_observability_routes
 from handlers.socket_connection import SocketConnectionGuard
 
 log = logging.getLogger(__name__)
@@ -51,11 +55,17 @@ class ConfigurationError(Exception):
     """The app cannot start as configured; the message names the variable to set."""
 
 
-def web_session(timeout: float = WEB_API_TIMEOUT_SECONDS) -> aiohttp.ClientSession:
+def web_session(
+    timeout: float = WEB_API_TIMEOUT_SECONDS, metrics: Metrics | None = None
+) -> aiohttp.ClientSession:
     """One HTTP session (a connection pool) for every Web API call the app makes. Without it,
     slack_sdk opens a new session and TCP (and TLS) connection for each call. Create it inside
-    the running event loop and close it after the last call."""
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
+    the running event loop and close it after the last call. With `metrics`, every call's
+    latency is observed by method."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        trace_configs=[slack_call_timer(metrics)] if metrics is not None else None,
+    )
 
 
 def web_client(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
@@ -182,6 +192,10 @@ def web_application(
     if slack_events:
         web_app.router.add_post(EVENTS_PATH, events)
     web_app.router.add_get(HEALTH_PATH, health)
+    services = app.handlers.services
+    # In Socket Mode `healthy` is the websocket's state, which readiness includes too.
+    readiness = Readiness(services, app.bolt.client, socket_up=healthy)
+    add_observability_routes(web_app, services.metrics, readiness)
     return web_app
 
 
@@ -237,7 +251,7 @@ async def serve(services: Services) -> None:
     """Run until SIGTERM or SIGINT (a container stop or Ctrl-C), then stop cleanly: no new
     requests, work already acked finishes (up to STOP_GRACE_SECONDS), then the store closes."""
     try:
-        async with web_session() as session:
+        async with web_session(metrics=services.metrics) as session:
             await _serve(build_app(services, session=session))
     finally:
         await services.store.close()

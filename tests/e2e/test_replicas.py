@@ -33,6 +33,7 @@ from bot.sandbox.harness import (
 )
 from bot.sandbox.slack_api import Ephemeral, Message
 from bot.store.dynamodb import DynamoDbStore
+from bot.store.metered import MeteredStore
 from bot.views import ids
 
 DATABASE_URL = "dynamodb://revoker-requests"
@@ -83,8 +84,9 @@ async def replicas(aws_server: str) -> AsyncIterator[tuple[Replica, Replica]]:
         async with sandbox(
             api=a.api, signing_secret=secret.get_secret_value(), database_url=DATABASE_URL
         ) as b:
-            assert isinstance(a.services.store, DynamoDbStore)
-            assert isinstance(b.services.store, DynamoDbStore)
+            for box in (a, b):  # the configured store, inside the metrics' counting wrapper
+                assert isinstance(box.services.store, MeteredStore)
+                assert isinstance(box.services.store.inner, DynamoDbStore)
             assert a.services.store is not b.services.store and a.app is not b.app
             assert a.app_url != b.app_url
             ra, rb = Replica("A", a), Replica("B", b)
