@@ -99,10 +99,11 @@ def _add_policy(subparsers: Subparsers) -> None:
 
     deny = kinds.add_parser(
         "deny-bearer-token",
-        help=f"the deny policy attached as {policies.DENY_POLICY_NAME}",
+        help=f"the deny policy attached as {policies.DENY_POLICY_NAME}-<plan tag>",
         description=(
             "The policy that stops every Bedrock API key of the user or role it is attached to, "
-            f"attached inline as {policies.DENY_POLICY_NAME}. Without --action, the actions "
+            f"attached inline as {policies.DENY_POLICY_NAME}-<plan tag> (one per request). "
+            "Without --action, the actions "
             "configured in REVOKER_DENY_ACTIONS (default: bedrock and bedrock-mantle)."
         ),
     )
@@ -117,11 +118,13 @@ def _add_policy(subparsers: Subparsers) -> None:
 
     revoke = kinds.add_parser(
         "revoke-sessions",
-        help=f"the session revocation attached as {policies.REVOKE_SESSIONS_POLICY_NAME}",
+        help=(
+            f"the session revocation attached as {policies.SESSION_CUTOFF_POLICY_PREFIX}-<plan tag>"
+        ),
         description=(
             "The policy that denies everything to a role's sessions issued before a time, "
-            f"attached inline as {policies.REVOKE_SESSIONS_POLICY_NAME} (the IAM console's own "
-            "name for it)."
+            f"attached inline as {policies.SESSION_CUTOFF_POLICY_PREFIX}-<plan tag> (one per "
+            "request; the same document as the IAM console's AWSRevokeOlderSessions)."
         ),
     )
     revoke.add_argument(

@@ -490,8 +490,8 @@ class _ShortTermFlow(_Flow):
             lines.append(f"iam.get_role_policy(RoleName={DEMO_ROLE!r}, PolicyName={name!r})")
             lines.extend("  " + line for line in json.dumps(document, indent=2).splitlines())
         problems = [
-            f"role {DEMO_ROLE} has no inline policy {name}"
-            for name in (policies.REVOKE_SESSIONS_POLICY_NAME, policies.DENY_POLICY_NAME)
-            if name not in names
+            f"role {DEMO_ROLE} has no inline policy {prefix}-<plan tag>"
+            for prefix in (policies.SESSION_CUTOFF_POLICY_PREFIX, policies.DENY_POLICY_NAME)
+            if not any(name.startswith(prefix + "-") for name in names)
         ]
         return "\n".join(lines) + "\n", problems

@@ -17,11 +17,14 @@ from urllib.parse import unquote, unquote_plus
 from bot.config import DEFAULT_DENY_ACTIONS
 from bot.errors import InvalidInput
 
-# Fixed and owned by this tool so that running a revocation again replaces the policy instead of
-# piling up copies, and so that undo knows exactly what to delete.
+# Each request attaches its own policies, named `<prefix>-<plan tag>`: running a plan again
+# replaces its own policy instead of piling up copies, and the undo of one request deletes only
+# that request's policy, never containment another request relies on (docs/architecture.md,
+# "Undo and shared containment"). The bare prefix is the shared name older requests wrote.
 DENY_POLICY_NAME = "BedrockKeyRevokerDenyBearerToken"
-# The IAM console's "Revoke active sessions" button writes this name; using it too means the
-# console and the bot move one revocation time instead of keeping two that disagree.
+SESSION_CUTOFF_POLICY_PREFIX = "BedrockKeyRevokerRevokeOlderSessions"
+# The IAM console's "Revoke active sessions" button writes this name (and older requests of this
+# bot did): its cutoff is read and counted, and no longer written.
 REVOKE_SESSIONS_POLICY_NAME = "AWSRevokeOlderSessions"
 
 # IAM quotas on inline policy size, whitespace not counted. The user quota is for the sum of all
@@ -41,6 +44,28 @@ _BEARER_ACTION = re.compile(r"[a-z0-9][a-z0-9-]{0,63}:CallWithBearerToken")
 _ISSUE_TIME_KEY = "aws:tokenissuetime"
 
 PolicyInput = Mapping[str, Any] | str
+
+
+def deny_policy_name(tag: str) -> str:
+    """The deny policy one request attaches (`tag`: its plan's tag)."""
+    return f"{DENY_POLICY_NAME}-{tag}"
+
+
+def session_cutoff_policy_name(tag: str) -> str:
+    """The session cutoff one request attaches (`tag`: its plan's tag)."""
+    return f"{SESSION_CUTOFF_POLICY_PREFIX}-{tag}"
+
+
+def is_deny_policy(name: str) -> bool:
+    """One of this tool's deny policies: a request's own, or the shared name of older ones."""
+    return name == DENY_POLICY_NAME or name.startswith(DENY_POLICY_NAME + "-")
+
+
+def is_session_cutoff_policy(name: str) -> bool:
+    """A session cutoff: a request's own, or the console's (and older requests') shared one."""
+    return name == REVOKE_SESSIONS_POLICY_NAME or name.startswith(
+        SESSION_CUTOFF_POLICY_PREFIX + "-"
+    )
 
 
 def deny_bearer_token(actions: Sequence[str] = DEFAULT_DENY_ACTIONS) -> dict[str, Any]:
@@ -279,14 +304,19 @@ __all__ = [
     "MAX_FUTURE_SKEW",
     "REVOKE_SESSIONS_POLICY_NAME",
     "ROLE_INLINE_POLICY_QUOTA",
+    "SESSION_CUTOFF_POLICY_PREFIX",
     "USER_INLINE_POLICY_QUOTA",
     "deny_bearer_token",
+    "deny_policy_name",
     "earliest_covering_cutoff",
     "format_time",
+    "is_deny_policy",
+    "is_session_cutoff_policy",
     "parse",
     "policy_size",
     "revoke_older_sessions",
     "same_policy",
+    "session_cutoff_policy_name",
     "session_revocation_time",
     "to_compact_json",
     "to_json",

@@ -125,7 +125,8 @@ async def _request_undo(
             )
     # Re-read IAM: the state may have moved since the request ran.
     target = await _current_target(h, original.plan.target)
-    plan = h.services.revoker.plan(target, [reversal])
+    # The original plan names the policies its request attached: only those are removed.
+    plan = h.services.revoker.plan(target, [reversal], undoing=original.plan)
     undo_request = await h.services.requests.create(
         plan,
         requester=user,

@@ -83,16 +83,14 @@ def test_demo_short_term_revokes_the_role_sessions_and_never_prints_the_key(
     assert "Signed by role incident-app-role" in modal
     assert "InvokeModel (bedrock.amazonaws.com, with the Bedrock API key)" in modal
     assert "[arn:aws:iam::123456789012:role/incident-app-role]" in modal
-    # The plan and the closing reply show AWSRevokeOlderSessions's document in full.
+    # The plan and the closing reply show the request's own session cutoff in full.
     thread = out.split("as everyone in the channel reads it", 1)[1].split("What only @alice", 1)[0]
-    assert "`PolicyName`: `AWSRevokeOlderSessions`" in thread
+    assert "`PolicyName`: `BedrockKeyRevokerRevokeOlderSessions-" in thread
     assert thread.count('"aws:TokenIssueTime"') >= 2
     assert "*The policies as attached:*" in thread
     read_back = out.split("IAM, read back with boto3 after the flow", 1)[1]
-    for name in ("AWSRevokeOlderSessions", "BedrockKeyRevokerDenyBearerToken"):
-        assert (
-            f"iam.get_role_policy(RoleName='incident-app-role', PolicyName='{name}')" in read_back
-        )
+    for name in ("BedrockKeyRevokerRevokeOlderSessions-", "BedrockKeyRevokerDenyBearerToken-"):
+        assert f"iam.get_role_policy(RoleName='incident-app-role', PolicyName='{name}" in read_back
     assert '"aws:TokenIssueTime"' in read_back
     assert '"bedrock:CallWithBearerToken"' in read_back
 

@@ -25,11 +25,23 @@ def status_of(iam: Any, user: str, cid: str) -> str | None:
     return None
 
 
-def user_policy(iam: Any, user: str, name: str = policies.DENY_POLICY_NAME) -> Any:
+def user_policy(iam: Any, user: str, name: str | None = None) -> Any:
+    """The named inline policy of the user; without a name, this bot's one deny policy."""
+    if name is None:
+        names = [n for n in iam.list_user_policies(UserName=user)["PolicyNames"]
+                 if policies.is_deny_policy(n)]  # fmt: skip
+        assert len(names) <= 1, names
+        if not names:
+            return None
+        name = names[0]
     try:
         return iam.get_user_policy(UserName=user, PolicyName=name)["PolicyDocument"]
     except iam.exceptions.NoSuchEntityException:
         return None
+
+
+def name_of(plan: Any, index: int = 0) -> str:
+    return str(plan.steps[index].params["PolicyName"])
 
 
 def role_policy(iam: Any, role: str, name: str) -> Any:
@@ -114,16 +126,20 @@ async def test_deny_user_attaches_exactly_the_planned_policy(iam: Any, revoker: 
     assert outcomes((await revoker.run(plan)).results) == ["skipped"]
 
 
-async def test_deny_user_replaces_a_different_version_of_our_policy(
+async def test_deny_user_attaches_its_own_policy_beside_an_older_shared_one(
     iam: Any, revoker: Revoker
 ) -> None:
     key = create_long_term_key(iam, "alice")
     old = policies.deny_bearer_token(["bedrock:CallWithBearerToken"])
     iam.put_user_policy(UserName="alice", PolicyName=policies.DENY_POLICY_NAME,
                         PolicyDocument=policies.to_json(old))  # fmt: skip
-    report = await revoker.run(revoker.plan(await revoker.resolve(key.key), ["deny_user"]))
-    assert "replaced" in report.results[0].message
-    assert policies.same_policy(user_policy(iam, "alice"), policies.deny_bearer_token())
+    plan = revoker.plan(await revoker.resolve(key.key), ["deny_user"])
+    report = await revoker.run(plan)
+    assert "attached" in report.results[0].message
+    assert policies.same_policy(
+        user_policy(iam, "alice", name_of(plan)), policies.deny_bearer_token()
+    )
+    assert policies.same_policy(user_policy(iam, "alice", policies.DENY_POLICY_NAME), old)
 
 
 async def test_deny_role_and_revoke_sessions(iam: Any, revoker: Revoker) -> None:
@@ -132,9 +148,9 @@ async def test_deny_role_and_revoke_sessions(iam: Any, revoker: Revoker) -> None
     plan = revoker.plan(target, ["deny_role", "revoke_sessions"])
     report = await revoker.run(plan)
     assert report.status == "completed", report
-    assert policies.same_policy(role_policy(iam, "ci", policies.DENY_POLICY_NAME),
+    assert policies.same_policy(role_policy(iam, "ci", name_of(plan, 0)),
                                 policies.deny_bearer_token())  # fmt: skip
-    doc = role_policy(iam, "ci", "AWSRevokeOlderSessions")
+    doc = role_policy(iam, "ci", name_of(plan, 1))
     assert policies.session_revocation_time(doc) == plan.revoke_before
     assert outcomes((await revoker.run(plan)).results) == ["skipped", "skipped"]
 
@@ -142,16 +158,19 @@ async def test_deny_role_and_revoke_sessions(iam: Any, revoker: Revoker) -> None
 async def test_reversals_and_their_reruns(iam: Any, revoker: Revoker) -> None:
     key = create_long_term_key(iam, "alice")
     create_role(iam, "ci")
-    done = await revoker.run(revoker.plan(await revoker.resolve(key.key), ["deny_user"]))
-    assert done.status == "completed"
+    denied = revoker.plan(await revoker.resolve(key.key), ["deny_user"])
+    assert (await revoker.run(denied)).status == "completed"
     role_target = await revoker.resolve("ci", kind=KeyKind.SHORT_TERM)
-    await revoker.run(revoker.plan(role_target, ["deny_role", "revoke_sessions"]))
+    contained = revoker.plan(role_target, ["deny_role", "revoke_sessions"])
+    await revoker.run(contained)
 
-    allow_user = revoker.plan(await revoker.resolve("alice"), ["allow_user"])
+    allow_user = revoker.plan(await revoker.resolve("alice"), ["allow_user"], undoing=denied)
     assert (await revoker.run(allow_user)).status == "completed"
     assert user_policy(iam, "alice") is None
     role_target = await revoker.resolve("ci", kind=KeyKind.SHORT_TERM)
-    undo_role = revoker.plan(role_target, ["allow_role", "lift_session_revocation"])
+    undo_role = revoker.plan(
+        role_target, ["allow_role", "lift_session_revocation"], undoing=contained
+    )
     report = await revoker.run(undo_role)
     assert report.status == "completed"
     assert iam.list_role_policies(RoleName="ci")["PolicyNames"] == []
@@ -167,7 +186,7 @@ async def test_undo_of_a_completed_plan(iam: Any, revoker: Revoker) -> None:
     key = create_long_term_key(iam, "alice")
     plan = revoker.plan(await revoker.resolve(key.key), ["deactivate", "deny_user"])
     await revoker.run(plan)
-    undo = revoker.plan(await revoker.resolve(key.key), revoker.undo_actions(plan))
+    undo = revoker.plan(await revoker.resolve(key.key), revoker.undo_actions(plan), undoing=plan)
     assert (await revoker.run(undo)).status == "completed"
     assert status_of(iam, "alice", key.credential_id) == "Active"
     assert user_policy(iam, "alice") is None
@@ -177,33 +196,45 @@ async def test_undo_offers_only_what_this_run_changed_not_what_was_there_before(
     iam: Any, revoker: Revoker
 ) -> None:
     # Someone else already deactivated the key and denied the user; a later request for the same
-    # changes skips both. Its undo must not reactivate the key nor lift the other deny.
+    # changes skips the deactivation (not its own to undo) and attaches its own deny, whose undo
+    # leaves the first request's deny in place.
     key = create_long_term_key(iam, "alice")
     first = revoker.plan(await revoker.resolve(key.key), ["deactivate", "deny_user"])
     await revoker.run(first)
     again = revoker.plan(await revoker.resolve(key.key), ["deactivate", "deny_user"])
     report = await revoker.run(again)
-    assert outcomes(report.results) == ["skipped", "skipped"]
-    assert revoker.undo_actions(again, report.results) == ()
+    assert outcomes(report.results) == ["ok", "skipped"]  # deny first, then deactivate
+    assert revoker.undo_actions(again, report.results) == (Action.ALLOW_USER,)
+    undo = revoker.plan(await revoker.resolve(key.key), ["allow_user"], undoing=again)
+    assert (await revoker.run(undo)).status == "completed"
+    assert user_policy(iam, "alice", name_of(first)) is not None
 
-    # A session revocation the role already had (the console's, at an earlier time) is moved
-    # forward; lifting it would also re-enable every session before that earlier time.
+    # A session revocation the role already had (the console's, at an earlier time) stays; the
+    # request adds its own, and lifting that leaves the console's where it was.
     create_role(iam, "ci")
     now = datetime.now(UTC).replace(microsecond=0)
     earlier = policies.revoke_older_sessions(now - timedelta(hours=1), now=now)
     iam.put_role_policy(RoleName="ci", PolicyName="AWSRevokeOlderSessions",
                         PolicyDocument=policies.to_json(earlier))  # fmt: skip
     role = await revoker.resolve("ci", kind=KeyKind.SHORT_TERM)
-    moved = revoker.plan(role, ["deny_role", "revoke_sessions"], now=now)
-    report = await revoker.run(moved)
+    added = revoker.plan(role, ["deny_role", "revoke_sessions"], now=now)
+    report = await revoker.run(added)
     assert outcomes(report.results) == ["ok", "ok"]
-    assert revoker.undo_actions(moved, report.results) == (Action.ALLOW_ROLE,)
+    assert revoker.undo_actions(added, report.results) == (
+        Action.LIFT_SESSION_REVOCATION,
+        Action.ALLOW_ROLE,
+    )
+    role = await revoker.resolve("ci", kind=KeyKind.SHORT_TERM)
+    lift = revoker.plan(role, ["lift_session_revocation"], undoing=added)
+    assert (await revoker.run(lift)).status == "completed"
+    kept = role_policy(iam, "ci", "AWSRevokeOlderSessions")
+    assert policies.same_policy(kept, earlier)
 
 
-# -- revoke_sessions never moves backwards at execute time ------------------------------------
+# -- revoke_sessions never moves another cutoff ---------------------------------------------
 
 
-async def test_revoke_sessions_skips_when_a_later_time_appeared_after_planning(
+async def test_revoke_sessions_leaves_a_later_cutoff_that_appeared_after_planning(
     iam: Any, revoker: Revoker
 ) -> None:
     create_role(iam, "ci")
@@ -219,15 +250,16 @@ async def test_revoke_sessions_skips_when_a_later_time_appeared_after_planning(
     iam.put_role_policy(RoleName="ci", PolicyName="AWSRevokeOlderSessions",
                         PolicyDocument=policies.to_json(later))  # fmt: skip
     report = await revoker.run(plan)
-    assert outcomes(report.results) == ["skipped"]
-    assert "kept the later time" in report.results[0].message
+    assert outcomes(report.results) == ["ok"]
     kept = role_policy(iam, "ci", "AWSRevokeOlderSessions")
     assert policies.session_revocation_time(kept) == now - timedelta(minutes=1)
-    assert report.verification.holds  # "at least T" holds with the later time
+    assert report.verification.holds
     assert report.status == "completed"
 
 
-async def test_revoke_sessions_moves_an_earlier_time_forward(iam: Any, revoker: Revoker) -> None:
+async def test_revoke_sessions_adds_a_later_cutoff_beside_an_earlier_one(
+    iam: Any, revoker: Revoker
+) -> None:
     create_role(iam, "ci")
     now = datetime.now(UTC).replace(microsecond=0)
     earlier = policies.revoke_older_sessions(now - timedelta(days=1), now=now)
@@ -237,8 +269,9 @@ async def test_revoke_sessions_moves_an_earlier_time_forward(iam: Any, revoker: 
                         now=now)  # fmt: skip
     report = await revoker.run(plan)
     assert outcomes(report.results) == ["ok"]
-    moved = role_policy(iam, "ci", "AWSRevokeOlderSessions")
-    assert policies.session_revocation_time(moved) == now
+    assert policies.session_revocation_time(role_policy(iam, "ci", name_of(plan))) == now
+    target = await revoker.resolve("ci", kind=KeyKind.SHORT_TERM)
+    assert target.facts is not None and target.facts.session_revocation_time == now
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -353,7 +386,7 @@ async def test_verify_sees_a_state_changed_behind_our_back(iam: Any, revoker: Re
     iam.update_service_specific_credential(
         UserName="alice", ServiceSpecificCredentialId=key.credential_id, Status="Active"
     )
-    iam.delete_user_policy(UserName="alice", PolicyName=policies.DENY_POLICY_NAME)
+    iam.delete_user_policy(UserName="alice", PolicyName=name_of(plan))
     verification = await revoker.verify(plan)
     assert not verification.holds
     assert [c.observed for c in verification.checks] == ["absent", "Active"]
@@ -366,7 +399,7 @@ async def test_verify_rereads_failed_checks_of_steps_that_succeeded(
     revoker = Revoker(settings, clients, settle_delays=(0,))
     plan = revoker.plan(await revoker.resolve(key.key), ["deactivate", "deny_user"])
     results = await revoker.execute(plan)
-    iam.delete_user_policy(UserName="alice", PolicyName=policies.DENY_POLICY_NAME)
+    iam.delete_user_policy(UserName="alice", PolicyName=name_of(plan))
     reads: list[str] = []
     clients.iam().meta.events.register("before-call", lambda model, **_: reads.append(model.name))
     # Pretend the deny step failed: its check is not re-read; nothing else fails.

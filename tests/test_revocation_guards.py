@@ -107,7 +107,8 @@ async def test_akia_signed_key_refuses_revoke_sessions_and_deny_user_works(
     assert "deny_user on bob" in e.value.suggestion and access_key_id in e.value.suggestion
     report = await revoker.run(revoker.plan(target, ["deny_user"]))
     assert report.status == "completed"
-    assert iam.list_user_policies(UserName="bob")["PolicyNames"] == [policies.DENY_POLICY_NAME]
+    (name,) = iam.list_user_policies(UserName="bob")["PolicyNames"]
+    assert name.startswith(policies.DENY_POLICY_NAME + "-")
 
 
 async def test_session_signed_key_allows_revoke_sessions(iam: Any, revoker: Revoker) -> None:
@@ -144,9 +145,9 @@ async def test_deny_user_over_the_user_inline_quota_is_refused(iam: Any, revoker
     assert revoker.plan(target, ["deactivate"]).steps
 
 
-async def test_our_existing_policy_does_not_count_against_the_quota(
-    iam: Any, revoker: Revoker
-) -> None:
+async def test_an_older_shared_deny_counts_against_the_quota(iam: Any, revoker: Revoker) -> None:
+    # A request attaches its own deny beside one an older request attached under the shared
+    # name, so that one takes room like any other policy: refused, naming it, not truncated.
     key = create_long_term_key(iam, "alice")
     deny = policies.deny_bearer_token()
     iam.put_user_policy(UserName="alice", PolicyName=policies.DENY_POLICY_NAME,
@@ -158,29 +159,36 @@ async def test_our_existing_policy_does_not_count_against_the_quota(
     iam.put_user_policy(UserName="alice", PolicyName="app", PolicyDocument=json.dumps(filler))
     target = await revoker.resolve(key.key)
     assert target.facts is not None and target.facts.user_denied
-    plan = revoker.plan(target, ["deny_user"])
-    assert outcomes_of(await revoker.run(plan)) == ["skipped"]
+    with pytest.raises(Refused) as e:
+        revoker.plan(target, ["deny_user"])
+    assert policies.DENY_POLICY_NAME in e.value.message and "2048" in e.value.message
+    assert revoker.plan(target, ["deactivate"]).steps
 
 
 def outcomes_of(report: Any) -> list[str]:
     return [r.outcome.value for r in report.results]
 
 
-async def test_revoke_sessions_never_backwards_at_plan_time(iam: Any, revoker: Revoker) -> None:
+async def test_revoke_sessions_leaves_the_consoles_later_cutoff_alone(
+    iam: Any, revoker: Revoker
+) -> None:
     create_role(iam, "ci")
     now = datetime.now(UTC).replace(microsecond=0)
     existing = now - timedelta(minutes=5)
+    console = policies.revoke_older_sessions(existing, now=now)
     iam.put_role_policy(
-        RoleName="ci",
-        PolicyName="AWSRevokeOlderSessions",
-        PolicyDocument=json.dumps(policies.revoke_older_sessions(existing, now=now)),
+        RoleName="ci", PolicyName="AWSRevokeOlderSessions", PolicyDocument=json.dumps(console)
     )
     target = await revoker.resolve("ci", kind=KeyKind.SHORT_TERM)
-    with pytest.raises(Refused) as e:
-        revoker.plan(target, ["revoke_sessions"], revoke_before=now - timedelta(hours=1), now=now)
-    assert policies.format_time(existing) in e.value.message
-    # Forward is fine.
-    assert revoker.plan(target, ["revoke_sessions"], now=now).revoke_before == now
+    assert target.facts is not None and target.facts.session_revocation_time == existing
+    plan = revoker.plan(
+        target, ["revoke_sessions"], revoke_before=now - timedelta(hours=1), now=now
+    )
+    (step,) = plan.steps
+    assert step.params["PolicyName"].startswith(policies.SESSION_CUTOFF_POLICY_PREFIX + "-")
+    assert (await revoker.run(plan)).status == "completed"
+    held = iam.get_role_policy(RoleName="ci", PolicyName="AWSRevokeOlderSessions")
+    assert policies.same_policy(held["PolicyDocument"], console)
 
 
 async def test_user_with_two_keys_needs_a_credential_id(iam: Any, revoker: Revoker) -> None:

@@ -103,7 +103,8 @@ def test_deny_user_attaches_the_full_deny_policy() -> None:
     (step,) = p.steps
     assert step.operation == "PutUserPolicy"
     assert step.params["UserName"] == "alice"
-    assert step.params["PolicyName"] == policies.DENY_POLICY_NAME
+    # The request's own policy: its undo removes it and nothing another request attached.
+    assert step.params["PolicyName"] == policies.deny_policy_name(p.plan_id[:12])
     assert step.policy_document == policies.deny_bearer_token()
     assert any("bedrock-mantle:CallWithBearerToken" in n for n in p.notes)
 
@@ -117,8 +118,8 @@ def test_deny_role_and_revoke_sessions() -> None:
     p = plan(role_target(), ["revoke_sessions", "deny_role"], now=NOW)
     deny, revoke = p.steps
     assert (deny.operation, deny.params["RoleName"]) == ("PutRolePolicy", "ci")
-    assert deny.params["PolicyName"] == policies.DENY_POLICY_NAME
-    assert revoke.params["PolicyName"] == "AWSRevokeOlderSessions"
+    assert deny.params["PolicyName"] == policies.deny_policy_name(p.plan_id[:12])
+    assert revoke.params["PolicyName"] == policies.session_cutoff_policy_name(p.plan_id[:12])
     assert revoke.policy_document == policies.revoke_older_sessions(NOW, now=NOW)
     assert p.revoke_before == NOW
     assert any("EVERY action to EVERY session of role ci" in n for n in p.notes)
@@ -142,15 +143,38 @@ def test_naive_times_are_refused() -> None:
         plan(role_target(), ["revoke_sessions"], now=datetime(2025, 1, 1))
 
 
-def test_reversals() -> None:
-    allow_user = plan(long_target(), ["allow_user"], now=NOW).steps[0]
+def test_reversals_remove_exactly_the_policies_the_undone_request_attached() -> None:
+    denied = plan(long_target(), ["deny_user"], now=NOW)
+    allow_user = plan(long_target(), ["allow_user"], now=NOW, undoing=denied).steps[0]
     assert allow_user.operation == "DeleteUserPolicy"
-    assert allow_user.params == {"UserName": "alice", "PolicyName": policies.DENY_POLICY_NAME}
-    steps = plan(role_target(), ["allow_role", "lift_session_revocation"], now=NOW).steps
+    assert allow_user.params == {
+        "UserName": "alice",
+        "PolicyName": denied.steps[0].params["PolicyName"],
+    }
+    contained = plan(role_target(), ["deny_role", "revoke_sessions"], now=NOW)
+    steps = plan(
+        role_target(), ["allow_role", "lift_session_revocation"], now=NOW, undoing=contained
+    ).steps
+    tag = contained.plan_id[:12]
     assert [(s.operation, s.params["PolicyName"]) for s in steps] == [
-        ("DeleteRolePolicy", "AWSRevokeOlderSessions"),
-        ("DeleteRolePolicy", policies.DENY_POLICY_NAME),
+        ("DeleteRolePolicy", policies.session_cutoff_policy_name(tag)),
+        ("DeleteRolePolicy", policies.deny_policy_name(tag)),
     ]
+    # An older request wrote the shared names: its undo removes those, as it put them.
+    legacy = contained.model_copy(
+        update={
+            "steps": tuple(
+                s.model_copy(update={"params": {**s.params, "PolicyName": name}})
+                for s, name in zip(
+                    contained.steps,
+                    (policies.DENY_POLICY_NAME, policies.REVOKE_SESSIONS_POLICY_NAME),
+                    strict=True,
+                )
+            )
+        }
+    )
+    steps = plan(role_target(), ["allow_role"], now=NOW, undoing=legacy).steps
+    assert [s.params["PolicyName"] for s in steps] == [policies.DENY_POLICY_NAME]
 
 
 # -- order, parsing, undo -----------------------------------------------------------------------
@@ -186,7 +210,9 @@ def test_undo_actions_of_a_completed_plan() -> None:
 
 def test_undo_plan_reverses_the_plan() -> None:
     done = plan(long_target(), ["deactivate", "deny_user"], now=NOW)
-    undo = plan(long_target(credential=cred(status="Inactive")), undo_actions(done), now=NOW)
+    undo = plan(
+        long_target(credential=cred(status="Inactive")), undo_actions(done), now=NOW, undoing=done
+    )
     assert [s.operation for s in undo.steps] == [
         "DeleteUserPolicy",
         "UpdateServiceSpecificCredential",
@@ -261,7 +287,8 @@ def test_the_bots_own_role_is_refused() -> None:
         with pytest.raises(Refused) as e:
             plan(role_target("revoker"), [action], now=NOW)
         assert "the role this bot runs as" in e.value.message
-    assert plan(role_target("ci"), ["allow_role"], now=NOW).steps
+    denied = plan(role_target("ci"), ["deny_role"], now=NOW)
+    assert plan(role_target("ci"), ["allow_role"], now=NOW, undoing=denied).steps
 
 
 def test_revoke_sessions_refused_for_akia_signed_key_suggests_deny_user() -> None:
@@ -325,11 +352,14 @@ def test_deny_user_over_the_2048_quota_is_refused() -> None:
     assert e.value.suggestion
 
 
-def test_quota_does_not_count_our_own_policy_being_replaced() -> None:
-    ours = InlinePolicy(name=policies.DENY_POLICY_NAME, size=2000)
+def test_quota_counts_another_requests_deny_policy() -> None:
+    # Each request attaches its own deny, so another request's deny takes room like any policy.
+    theirs = InlinePolicy(name=policies.deny_policy_name("0123456789ab"), size=1900)
     small = InlinePolicy(name="app", size=100)
-    assert plan(long_target(facts=facts(user_inline_policies=(ours, small))), ["deny_user"],
-                now=NOW).steps  # fmt: skip
+    with pytest.raises(Refused) as e:
+        plan(long_target(facts=facts(user_inline_policies=(theirs, small))), ["deny_user"],
+             now=NOW)  # fmt: skip
+    assert policies.deny_policy_name("0123456789ab") in e.value.message
 
 
 def test_role_quota_is_checked_too() -> None:
@@ -339,27 +369,25 @@ def test_role_quota_is_checked_too() -> None:
     assert "10240" in e.value.message
 
 
-def test_revoke_sessions_never_moves_an_explicit_time_backwards() -> None:
+def test_revoke_sessions_adds_its_own_cutoff_beside_an_earlier_one() -> None:
     existing = NOW - timedelta(minutes=10)
     target = role_target(facts=facts(session_revocation_time=existing))
-    with pytest.raises(Refused) as e:
-        plan(target, ["revoke_sessions"], now=NOW, revoke_before=NOW - timedelta(hours=1))
-    assert "moving it back" in e.value.message
-    # A later time moves it forward, and says so.
     p = plan(target, ["revoke_sessions"], now=NOW)
     assert p.revoke_before == NOW
-    assert any("moves forward" in n for n in p.notes)
+    (note,) = [n for n in p.notes if "already revokes sessions" in n]
+    assert policies.format_time(existing) in note and "changes no other" in note
 
 
-def test_revoke_sessions_already_later_than_now_is_skipped_with_a_note() -> None:
-    later = NOW + timedelta(minutes=3)  # set a little in the future by someone else
+def test_revoke_sessions_beside_a_later_cutoff_moves_nothing_backwards() -> None:
+    # Another cutoff, later than this request's, stays as it is and still applies: this request
+    # writes its own policy and never touches another's, so nothing is moved back.
+    later = NOW + timedelta(minutes=3)
     target = role_target(facts=facts(session_revocation_time=later))
-    p = plan(target, ["deny_role", "revoke_sessions"], now=NOW)
-    assert [s.action for s in p.steps] == [Action.DENY_ROLE]
-    assert any("later time is kept" in n for n in p.notes)
-    with pytest.raises(Refused) as e:  # only that: nothing to do at all
-        plan(target, ["revoke_sessions"], now=NOW)
-    assert "Nothing to do" in e.value.message
+    p = plan(
+        target, ["deny_role", "revoke_sessions"], now=NOW, revoke_before=NOW - timedelta(hours=1)
+    )
+    assert [s.action for s in p.steps] == [Action.DENY_ROLE, Action.REVOKE_SESSIONS]
+    assert any("(later; it still applies)" in n for n in p.notes)
 
 
 def test_reset_destination_is_part_of_the_plan() -> None:

@@ -95,13 +95,14 @@ async def test_a_key_signed_by_an_iam_users_session_is_stopped_on_the_user(
         revoker.plan(target, ["deny_role"])
     assert "signed by IAM user dev (a session of it)" in e.value.message
     plan = revoker.plan(target, ["deny_user", "revoke_sessions"])
+    tag = plan.plan_id[:12]
     assert [(s.operation, s.params["UserName"], s.params["PolicyName"]) for s in plan.steps] == [
-        ("PutUserPolicy", "dev", policies.DENY_POLICY_NAME),
-        ("PutUserPolicy", "dev", policies.REVOKE_SESSIONS_POLICY_NAME),
+        ("PutUserPolicy", "dev", policies.deny_policy_name(tag)),
+        ("PutUserPolicy", "dev", policies.session_cutoff_policy_name(tag)),
     ]
     report = await revoker.run(plan)
     assert report.status == "completed", report
-    doc = iam.get_user_policy(UserName="dev", PolicyName=policies.REVOKE_SESSIONS_POLICY_NAME)
+    doc = iam.get_user_policy(UserName="dev", PolicyName=policies.session_cutoff_policy_name(tag))
     assert policies.session_revocation_time(doc["PolicyDocument"]) == plan.revoke_before
     # A role named by the responder contradicts the evidence.
     with pytest.raises(InvalidInput) as wrong:
@@ -204,7 +205,7 @@ async def test_a_session_cutoff_must_cover_the_keys_session_at_plan_execution_an
     )
     iam.put_role_policy(
         RoleName="ci-runner",
-        PolicyName=policies.REVOKE_SESSIONS_POLICY_NAME,
+        PolicyName=step.params["PolicyName"],
         PolicyDocument=policies.to_compact_json(early_doc),
     )
     (result,) = await revoker.execute(bad)

@@ -291,7 +291,7 @@ class _Step:
         self, kind: str, owner: str, current: dict[str, Any] | None, put: Callable[[str], Any]
     ) -> _Outcome:
         name, doc = self.p["PolicyName"], self.p["PolicyDocument"]
-        if name == policies.REVOKE_SESSIONS_POLICY_NAME:
+        if policies.is_session_cutoff_policy(name):
             # Checked again here, not only when planning: a cutoff that does not cover the key
             # would be reported done while the key keeps working.
             planned = policies.session_revocation_time(doc)
@@ -307,7 +307,7 @@ class _Step:
                 )
         if current is not None and policies.same_policy(current, doc):
             return _skip(f"{kind.title()} {owner} already has policy {name} as planned.")
-        if name == policies.REVOKE_SESSIONS_POLICY_NAME and current is not None:
+        if policies.is_session_cutoff_policy(name) and current is not None:
             # Time passed between plan and approval: someone (or the console) may have set a
             # later cutoff meanwhile. Never move it backwards.
             existing = policies.session_revocation_time(current)
@@ -319,7 +319,7 @@ class _Step:
                     f"{policies.format_time(planned)}; kept the later time."
                 )
         answer = put(policies.to_compact_json(doc))
-        if name == policies.REVOKE_SESSIONS_POLICY_NAME:
+        if policies.is_session_cutoff_policy(name):
             cutoff = policies.session_revocation_time(doc)
             when = policies.format_time(cutoff) if cutoff else "?"
             return _ok(f"Sessions of {kind} {owner} issued before {when} are now denied.", answer)

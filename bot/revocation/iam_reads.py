@@ -130,15 +130,29 @@ def role_inline_policies(
         if doc is None:
             continue
         out.append(InlinePolicy(name=name, size=policies.policy_size(doc)))
-        if name == policies.REVOKE_SESSIONS_POLICY_NAME:
-            cutoff = policies.session_revocation_time(doc)
+        if policies.is_session_cutoff_policy(name):
+            cutoff = _later(cutoff, policies.session_revocation_time(doc))
     return tuple(out), cutoff
 
 
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    # Several cutoffs add up to the latest: each denies the sessions issued before its own time.
+    if a is None or b is None:
+        return a or b
+    return max(a, b)
+
+
 def user_session_cutoff(iam: IAMClient, user_name: str) -> datetime | None:
-    """The aws:TokenIssueTime cutoff of the user's AWSRevokeOlderSessions policy, if any."""
-    doc = user_policy(iam, user_name, policies.REVOKE_SESSIONS_POLICY_NAME)
-    return policies.session_revocation_time(doc) if doc is not None else None
+    """The latest aws:TokenIssueTime cutoff among the user's session-cutoff policies, if any."""
+    cutoff: datetime | None = None
+    for page in iam.get_paginator("list_user_policies").paginate(UserName=user_name):
+        for name in page.get("PolicyNames", []):
+            if not policies.is_session_cutoff_policy(name):
+                continue
+            doc = user_policy(iam, user_name, name)
+            if doc is not None:
+                cutoff = _later(cutoff, policies.session_revocation_time(doc))
+    return cutoff
 
 
 def access_key_status(iam: IAMClient, user_name: str, access_key_id: str) -> str | None:

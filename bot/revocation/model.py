@@ -172,9 +172,9 @@ class Facts(Frozen):
     # Inline policies already on the target's user and role (each IAM quota counts them all).
     user_inline_policies: tuple[InlinePolicy, ...] = ()
     role_inline_policies: tuple[InlinePolicy, ...] = ()
-    user_denied: bool = False  # our deny policy is already on the user
-    role_denied: bool = False  # our deny policy is already on the role
-    # The aws:TokenIssueTime cutoff of the role's AWSRevokeOlderSessions policy, if any.
+    user_denied: bool = False  # one of our deny policies is already on the user
+    role_denied: bool = False  # one of our deny policies is already on the role
+    # The latest aws:TokenIssueTime cutoff among the role's session-cutoff policies, if any.
     session_revocation_time: datetime | None = None
     # The same on the user, for a key signed by an IAM user's session.
     user_session_revocation_time: datetime | None = None
@@ -224,6 +224,11 @@ class IamCall(Frozen):
     def policy_document(self) -> dict[str, Any] | None:
         doc = self.params.get("PolicyDocument")
         return doc if isinstance(doc, dict) else None
+
+
+def plan_tag(plan_id: str) -> str:
+    """The suffix of the policies a plan attaches: short, and unique enough within one principal."""
+    return plan_id[:12]
 
 
 class RevocationPlan(Frozen):

@@ -17,6 +17,7 @@ again before the user-level deny is lifted unless both were asked for.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from bot.revocation.model import (
     StepResult,
     Target,
     covering_cutoff,
+    plan_tag,
 )
 
 ORDER: tuple[Action, ...] = (
@@ -98,8 +100,13 @@ def plan(
     now: datetime | None = None,
     revoke_before: datetime | None = None,
     reset_secret_destination: str | None = None,
+    undoing: RevocationPlan | None = None,
 ) -> RevocationPlan:
-    """The IAM calls for `actions` on `target`, in order, or Refused/InvalidInput saying why not."""
+    """The IAM calls for `actions` on `target`, in order, or Refused/InvalidInput saying why not.
+
+    `undoing`: for reversals, the plan of the request being undone; its steps name the policies
+    to remove (that request's own, never another's).
+    """
     now = _aware(now, "now") if now is not None else datetime.now(UTC)
     wanted = parse_actions(actions)
     if deny_actions is None:
@@ -127,6 +134,8 @@ def plan(
         deny_doc=deny_doc,
         destination=destination,
         revoke_before=revoke_before,
+        plan_id=uuid.uuid4().hex,
+        undoing=undoing,
     )
     if Action.RESET in wanted and Action.DELETE in wanted:
         # Delete removes the secret too; a reset first would only mint a secret for a doomed key.
@@ -147,6 +156,7 @@ def plan(
             field="actions",
         )
     return RevocationPlan(
+        plan_id=draft.plan_id,
         target=target,
         actions=tuple(dict.fromkeys(s.action for s in draft.steps)),
         steps=tuple(draft.steps),
@@ -166,6 +176,8 @@ class _Draft:
     deny_doc: dict[str, Any]
     destination: str
     revoke_before: datetime | None
+    plan_id: str
+    undoing: RevocationPlan | None = None
     steps: list[IamCall] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     # Inline policies this plan puts on the role / the user, by name, for IAM's size quotas.
@@ -186,21 +198,30 @@ class _Draft:
         cred = self.target.credential
         return cred.credential_id if cred else ""
 
+    @property
+    def deny_name(self) -> str:
+        return policies.deny_policy_name(plan_tag(self.plan_id))
+
+    @property
+    def cutoff_name(self) -> str:
+        return policies.session_cutoff_policy_name(plan_tag(self.plan_id))
+
 
 def _deny_user(d: _Draft, action: Action) -> None:
-    d.user_sizes[policies.DENY_POLICY_NAME] = policies.policy_size(d.deny_doc)
+    d.user_sizes[d.deny_name] = policies.policy_size(d.deny_doc)
     d.steps.append(
         IamCall(
             action=action,
             operation="PutUserPolicy",
             params={
                 "UserName": d.user,
-                "PolicyName": policies.DENY_POLICY_NAME,
+                "PolicyName": d.deny_name,
                 "PolicyDocument": d.deny_doc,
             },
-            summary=f"Attach inline policy {policies.DENY_POLICY_NAME} to user {d.user}",
+            summary=f"Attach inline policy {d.deny_name} to user {d.user}",
         )
     )
+    _already_denied_note(d, "user", d.user, d.target.facts.user_denied if d.target.facts else False)
     d.notes.append(
         f"deny_user stops every Bedrock API key of user {d.user} (long-term keys and "
         f"short-term keys signed with the user's access keys): it denies "
@@ -208,20 +229,30 @@ def _deny_user(d: _Draft, action: Action) -> None:
     )
 
 
+def _already_denied_note(d: _Draft, kind: str, name: str, denied: bool) -> None:
+    if denied:
+        d.notes.append(
+            f"{kind.title()} {name} already has a deny policy of this bot (another request's): "
+            "this request attaches its own, so undoing either request leaves the other's in "
+            "place."
+        )
+
+
 def _deny_role(d: _Draft, action: Action) -> None:
-    d.role_sizes[policies.DENY_POLICY_NAME] = policies.policy_size(d.deny_doc)
+    d.role_sizes[d.deny_name] = policies.policy_size(d.deny_doc)
     d.steps.append(
         IamCall(
             action=action,
             operation="PutRolePolicy",
             params={
                 "RoleName": d.role,
-                "PolicyName": policies.DENY_POLICY_NAME,
+                "PolicyName": d.deny_name,
                 "PolicyDocument": d.deny_doc,
             },
-            summary=f"Attach inline policy {policies.DENY_POLICY_NAME} to role {d.role}",
+            summary=f"Attach inline policy {d.deny_name} to role {d.role}",
         )
     )
+    _already_denied_note(d, "role", d.role, d.target.facts.role_denied if d.target.facts else False)
     d.notes.append(
         f"deny_role stops every Bedrock API key made from any session of role {d.role}, "
         "including legitimate ones; the role's other permissions are unchanged."
@@ -254,38 +285,18 @@ def _revoke_sessions(d: _Draft, action: Action) -> None:
             field="before",
         )
     existing = _session_principal(d)[2]
-    if existing is not None and existing >= planned:
-        # Never move the cutoff backwards: that would silently re-enable sessions.
-        if d.revoke_before is not None and existing > planned:
-            raise Refused(
-                f"{kind.title()} {name} already revokes sessions issued before "
-                f"{policies.format_time(existing)}, later than the "
-                f"{policies.format_time(planned)} asked for; moving it back would "
-                "re-enable sessions issued in between.",
-                suggestion="Leave it as it is, or choose a later time.",
-                field="before",
-            )
-        d.notes.append(
-            f"revoke_sessions is not planned: {kind} {name} already revokes sessions issued "
-            f"before {policies.format_time(existing)}, which is not earlier than "
-            f"{policies.format_time(planned)}; the later time is kept."
-        )
-        return
     d.cutoff = planned
     sizes = d.user_sizes if kind == "user" else d.role_sizes
-    sizes[policies.REVOKE_SESSIONS_POLICY_NAME] = policies.policy_size(doc)
+    sizes[d.cutoff_name] = policies.policy_size(doc)
     owner = {"UserName": name} if kind == "user" else {"RoleName": name}
     d.steps.append(
         IamCall(
             action=action,
             operation="PutUserPolicy" if kind == "user" else "PutRolePolicy",
-            params={
-                **owner,
-                "PolicyName": policies.REVOKE_SESSIONS_POLICY_NAME,
-                "PolicyDocument": doc,
-            },
+            params={**owner, "PolicyName": d.cutoff_name, "PolicyDocument": doc},
             summary=(
                 f"Revoke sessions of {kind} {name} issued before {policies.format_time(planned)}"
+                f" (inline policy {d.cutoff_name})"
             ),
         )
     )
@@ -302,9 +313,13 @@ def _revoke_sessions(d: _Draft, action: Action) -> None:
             "using the role must get new credentials."
         )
     if existing is not None:
+        # Another cutoff is left exactly as it is: the latest of them all is what applies, and
+        # undoing either request leaves the other's in force (nothing ever moves backwards).
+        later = " (later; it still applies)" if existing > planned else ""
         d.notes.append(
             f"{kind.title()} {name} already revokes sessions issued before "
-            f"{policies.format_time(existing)}; that time moves forward."
+            f"{policies.format_time(existing)}{later}. This request adds its own cutoff "
+            "beside it and changes no other."
         )
 
 
@@ -396,42 +411,52 @@ def _delete(d: _Draft, action: Action) -> None:
     d.notes.append(f"delete is permanent: key {d.cred_id} cannot be restored.")
 
 
-def _allow_user(d: _Draft, action: Action) -> None:
-    d.steps.append(
-        IamCall(
-            action=action,
-            operation="DeleteUserPolicy",
-            params={"UserName": d.user, "PolicyName": policies.DENY_POLICY_NAME},
-            summary=f"Remove inline policy {policies.DENY_POLICY_NAME} from user {d.user}",
+def _own_policies(d: _Draft, action: Action) -> list[tuple[str, str, str]]:
+    """(owner kind, owner name, policy name) of the policies the undone request attached for
+    `action` (its reversal's original). Only those are removed: a policy of the same kind that
+    another request attached is that request's containment."""
+    original = next(a for a, undo in REVERSAL.items() if undo is action)
+    if d.undoing is None:
+        raise Refused(
+            f"{action.value} removes the policy one request attached; it is planned as the "
+            "undo of that request.",
+            suggestion="Use the request's Undo button.",
+            field="actions",
         )
-    )
-
-
-def _allow_role(d: _Draft, action: Action) -> None:
-    d.steps.append(
-        IamCall(
-            action=action,
-            operation="DeleteRolePolicy",
-            params={"RoleName": d.role, "PolicyName": policies.DENY_POLICY_NAME},
-            summary=f"Remove inline policy {policies.DENY_POLICY_NAME} from role {d.role}",
+    found = []
+    for step in d.undoing.steps:
+        if step.action is not original or not step.operation.startswith("Put"):
+            continue
+        p = step.params
+        kind, owner = ("user", p["UserName"]) if "UserName" in p else ("role", p["RoleName"])
+        found.append((kind, str(owner), str(p["PolicyName"])))
+    if not found:
+        raise Refused(
+            f"The request being undone attached no policy for {original.value}.",
+            field="actions",
         )
-    )
+    return found
 
 
-def _lift_session_revocation(d: _Draft, action: Action) -> None:
-    name = policies.REVOKE_SESSIONS_POLICY_NAME
-    kind, owner = _session_principal(d)[:2]
-    d.steps.append(
-        IamCall(
-            action=action,
-            operation="DeleteUserPolicy" if kind == "user" else "DeleteRolePolicy",
-            params={"UserName" if kind == "user" else "RoleName": owner, "PolicyName": name},
-            summary=f"Remove inline policy {name} from {kind} {owner}",
+def _remove_own_policies(d: _Draft, action: Action) -> None:
+    for kind, owner, name in _own_policies(d, action):
+        d.steps.append(
+            IamCall(
+                action=action,
+                operation="DeleteUserPolicy" if kind == "user" else "DeleteRolePolicy",
+                params={"UserName" if kind == "user" else "RoleName": owner, "PolicyName": name},
+                summary=f"Remove inline policy {name} from {kind} {owner}",
+            )
         )
-    )
+        if action is Action.LIFT_SESSION_REVOCATION:
+            d.notes.append(
+                f"lift_session_revocation removes this request's cutoff from {kind} {owner}: "
+                "sessions issued before it work again, including the one the leaked key was made "
+                "from if it has not expired, unless another cutoff still covers them."
+            )
     d.notes.append(
-        f"lift_session_revocation re-enables every old session of {kind} {owner}, "
-        "including the one the leaked key was made from if it has not expired."
+        "Only the policies the undone request attached are removed; a deny or a cutoff another "
+        "request attached stays in place."
     )
 
 
@@ -444,9 +469,9 @@ _STEP_BUILDERS: dict[Action, Callable[[_Draft, Action], None]] = {
     Action.REACTIVATE: _set_status,
     Action.RESET: _reset,
     Action.DELETE: _delete,
-    Action.ALLOW_USER: _allow_user,
-    Action.ALLOW_ROLE: _allow_role,
-    Action.LIFT_SESSION_REVOCATION: _lift_session_revocation,
+    Action.ALLOW_USER: _remove_own_policies,
+    Action.ALLOW_ROLE: _remove_own_policies,
+    Action.LIFT_SESSION_REVOCATION: _remove_own_policies,
     Action.DEACTIVATE_ACCESS_KEY: _set_access_key_status,
     Action.REACTIVATE_ACCESS_KEY: _set_access_key_status,
 }
@@ -520,30 +545,44 @@ def undo_actions(
 ) -> tuple[Action, ...]:
     """What can reverse a plan, in the order an undo plan would run it.
 
-    An undo reverses what this request changed, never what was there before it: with `results`,
-    only steps that changed IAM (ok) count. A step skipped because its state was already there
-    (a key someone else deactivated, a deny another request attached) or one that failed left
-    nothing of this request's to undo. Whatever the results, a deny policy or a session
-    revocation that the target already had when the plan was made is not offered for removal:
-    removing it would re-enable what someone else had stopped (for a session revocation, every
-    session issued before the earlier cutoff as well).
+    An undo reverses what this request changed, never what was there before it or what another
+    request relies on: with `results`, steps that changed IAM (ok) count, and so does a policy
+    step skipped because this request's own policy was already there (a resumed run). A step
+    skipped because someone else had already done it (a key already deactivated) or one that
+    failed left nothing of this request's to undo. Policies are the request's own by name
+    (docs/architecture.md, "Undo and shared containment"); for older requests that wrote the
+    shared names, a policy the target already had when the plan was made is not offered.
     """
-    if results is None:
-        done = {step.action for step in plan.steps}
-    else:
-        done = {
-            plan.steps[r.index].action
-            for r in results
-            if r.outcome is StepOutcome.OK and 0 <= r.index < len(plan.steps)
-        }
-    done = {d for d in done if not _was_already_there(plan, d)}
+    done: set[Action] = set()
+    for index, step in enumerate(plan.steps):
+        outcome = StepOutcome.OK
+        if results is not None:
+            found = next((r for r in results if r.index == index), None)
+            if found is None:
+                continue
+            outcome = found.outcome
+        own = _own_policy(step)
+        changed = outcome is StepOutcome.OK or (outcome is StepOutcome.SKIPPED and own)
+        if changed and (own or not _was_already_there(plan, step)):
+            done.add(step.action)
     return tuple(a for a in ORDER if any(REVERSAL.get(d) is a for d in done))
 
 
-def _was_already_there(plan: RevocationPlan, action: Action) -> bool:
+def _own_policy(step: IamCall) -> bool:
+    """A policy this step's request attached under its own name (not a shared legacy name)."""
+    name = str(step.params.get("PolicyName") or "")
+    if not step.operation.startswith("Put") or not name:
+        return False
+    return name.startswith(
+        (policies.DENY_POLICY_NAME + "-", policies.SESSION_CUTOFF_POLICY_PREFIX + "-")
+    )
+
+
+def _was_already_there(plan: RevocationPlan, step: IamCall) -> bool:
     facts = plan.target.facts
     if facts is None:
         return False
+    action = step.action
     if action is Action.DENY_USER:
         return facts.user_denied
     if action is Action.DENY_ROLE:

@@ -88,13 +88,16 @@ class Revoker:
         *,
         revoke_before: datetime | None = None,
         now: datetime | None = None,
+        undoing: RevocationPlan | None = None,
     ) -> RevocationPlan:
+        """`undoing`: the plan of the request a reversal undoes (it names what to remove)."""
         return planner.plan(
             target,
             actions,
             settings=self.settings,
             now=now or self.clock(),
             revoke_before=revoke_before,
+            undoing=undoing,
         )
 
     def undo_actions(

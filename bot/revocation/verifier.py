@@ -102,7 +102,7 @@ def _inline_policy(iam: IAMClient, step: IamCall) -> tuple[str, dict[str, Any] |
 def _check_attached(iam: IAMClient, step: IamCall, cover: datetime | None = None) -> Check:
     name, planned = step.params["PolicyName"], step.params["PolicyDocument"]
     who, doc = _inline_policy(iam, step)
-    if name == policies.REVOKE_SESSIONS_POLICY_NAME:
+    if policies.is_session_cutoff_policy(name):
         want = policies.session_revocation_time(planned)
         have = policies.session_revocation_time(doc) if doc is not None else None
         # The cutoff attached must be late enough for the leaked key's session, not merely be

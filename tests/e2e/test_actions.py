@@ -536,15 +536,14 @@ async def test_undo_deactivate_is_a_new_request_that_reactivates_the_key(sb: San
 async def test_undo_deny_user_removes_the_inline_policy(sb: Sandbox) -> None:
     key, original = await completed(sb, ("deny_user",))
     iam = iam_client()
-    assert iam.list_user_policies(UserName=key.user_name)["PolicyNames"] == [
-        "BedrockKeyRevokerDenyBearerToken"
-    ]
+    (own,) = iam.list_user_policies(UserName=key.user_name)["PolicyNames"]
+    assert own.startswith("BedrockKeyRevokerDenyBearerToken-")  # the request's own policy
 
     undo = await ask_for_undo(sb, original, Action.ALLOW_USER)
-    assert (await stored(sb, undo)).plan.actions == (Action.ALLOW_USER,)
-    assert iam.list_user_policies(UserName=key.user_name)["PolicyNames"] == [
-        "BedrockKeyRevokerDenyBearerToken"
-    ]
+    undo_plan = (await stored(sb, undo)).plan
+    assert undo_plan.actions == (Action.ALLOW_USER,)
+    assert [s.params["PolicyName"] for s in undo_plan.steps] == [own]
+    assert iam.list_user_policies(UserName=key.user_name)["PolicyNames"] == [own]
 
     await click(sb, GROUP_APPROVER, undo, ids.APPROVE_ACTION)
     final = await wait_final(sb, undo)

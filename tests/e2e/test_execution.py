@@ -19,7 +19,16 @@ from bot.sandbox.harness import APPROVER, CHANNEL, Sandbox
 from bot.sandbox.slack_api import Call, Message
 from bot.views import ids
 
-POLICY = "BedrockKeyRevokerDenyBearerToken"
+POLICY_PREFIX = "BedrockKeyRevokerDenyBearerToken-"
+
+
+def deny_policy(iam: Any, user: str) -> str:
+    """The name of the one deny policy a request attached to the user (its own, by plan tag)."""
+    (name,) = iam.list_user_policies(UserName=user)["PolicyNames"]
+    assert name.startswith(POLICY_PREFIX)
+    return str(name)
+
+
 BEARER_ACTIONS = sorted(["bedrock:CallWithBearerToken", "bedrock-mantle:CallWithBearerToken"])
 SUMMARY = re.compile(r"^(R-[0-9A-Z]{8}): (completed|partially completed|failed) in \d+\.\d s\.$")
 
@@ -107,10 +116,11 @@ async def test_thread_tells_each_step_verifies_and_ends_with_the_policy_as_attac
     assert all("IAM request id" in s for s in steps)
 
     iam = iam_client()
-    attached = iam.get_user_policy(UserName=key.user_name, PolicyName=POLICY)["PolicyDocument"]
+    policy = deny_policy(iam, key.user_name)
+    attached = iam.get_user_policy(UserName=key.user_name, PolicyName=policy)["PolicyDocument"]
     summary = thread(sb, message)[-1]
     assert SUMMARY.match(summary.text) and summary.text.startswith(f"{rid}: completed in ")
-    assert f"{POLICY} on user {key.user_name}" in blocks_text(summary)
+    assert f"{policy} on user {key.user_name}" in blocks_text(summary)
     assert summary.blocks[-1].get("block_id") == ids.SUMMARY_BLOCK
     docs = [json.loads(text) for text in preformatted(summary)]
     assert docs == [attached]
@@ -163,7 +173,8 @@ async def test_one_of_two_steps_failing_is_partially_completed(sb: Sandbox) -> N
     assert texts[-1].startswith(f"{request_id(message)}: partially completed in ")
     # What did run is in IAM, shown as attached, and can be undone; the key is still active.
     iam = iam_client()
-    attached = iam.get_user_policy(UserName=key.user_name, PolicyName=POLICY)["PolicyDocument"]
+    policy = deny_policy(iam, key.user_name)
+    attached = iam.get_user_policy(UserName=key.user_name, PolicyName=policy)["PolicyDocument"]
     assert [json.loads(t) for t in preformatted(thread(sb, message)[-1])] == [attached]
     assert key_statuses(key) == ["Active"]
     assert action_ids(current(sb, message)) == [f"{ids.UNDO_ACTION_PREFIX}:allow_user"]

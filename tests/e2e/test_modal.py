@@ -24,7 +24,7 @@ from conftest import (
 from slack_flow import open_modal, request_message, wait_final
 
 from bot import keys
-from bot.policies import REVOKE_SESSIONS_POLICY_NAME
+from bot.policies import SESSION_CUTOFF_POLICY_PREFIX
 from bot.revocation.model import SHORT_TERM_ACTIONS
 from bot.sandbox import iam as iam_sandbox
 from bot.sandbox.harness import APPROVER, CHANNEL, REQUESTER, Sandbox
@@ -517,10 +517,14 @@ async def test_short_term_key_revoke_sessions_plan_is_the_policy_attached(sb: Sa
     assert submitted - timedelta(seconds=1) <= cutoff <= datetime.now(UTC) + timedelta(seconds=1)
     assert issued < cutoff
     assert "PutRolePolicy" in plan.text
-    assert REVOKE_SESSIONS_POLICY_NAME in json.dumps(plan.blocks)
+    stored_plan = (await sb.services.requests.list_recent())[0].plan
+    (step,) = stored_plan.steps
+    name = step.params["PolicyName"]  # this request's own cutoff policy
+    assert name.startswith(SESSION_CUTOFF_POLICY_PREFIX + "-")
+    assert name in json.dumps(plan.blocks)
     assert keys.fingerprint(key) in json.dumps(message.blocks)
     with pytest.raises(iam.exceptions.NoSuchEntityException):
-        iam.get_role_policy(RoleName="ci-runner", PolicyName=REVOKE_SESSIONS_POLICY_NAME)
+        iam.get_role_policy(RoleName="ci-runner", PolicyName=name)
 
     approved = await sb.driver.block_action(
         APPROVER, channel_id=CHANNEL, message_ts=message.ts, action_id=ids.APPROVE_ACTION
@@ -529,11 +533,11 @@ async def test_short_term_key_revoke_sessions_plan_is_the_policy_attached(sb: Sa
     final = await wait_final(sb, message)
 
     assert ": completed." in final.text.lower()
-    held = iam.get_role_policy(RoleName="ci-runner", PolicyName=REVOKE_SESSIONS_POLICY_NAME)
+    held = iam.get_role_policy(RoleName="ci-runner", PolicyName=name)
     assert held["PolicyDocument"] == planned
     summary = sb.api.thread(CHANNEL, message.ts)[-1]
     assert "The policies as attached" in json.dumps(summary.blocks)
-    assert f"{REVOKE_SESSIONS_POLICY_NAME} on role ci-runner" in json.dumps(summary.blocks)
+    assert f"{name} on role ci-runner" in json.dumps(summary.blocks)
     assert _json_docs(summary) == [planned]
     assert sb.api.ephemerals() == []
 
