@@ -9,6 +9,7 @@ problems to stderr as one `error: <message>` line, and return the exit code: 0 d
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -83,6 +84,64 @@ def inspect_key(args: argparse.Namespace) -> int:
         return _error(err.message)
     report = decoded.model_dump(mode="json", exclude_none=True)
     print(json.dumps(report, indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+# --- investigate -----------------------------------------------------------------------------
+
+
+def _add_investigate(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "investigate",
+        help="read-only: what a leaked key did and what its principal holds, as JSON",
+        description=(
+            "Read a leaked Bedrock API key from stdin, find its owner or signer (IAM, CloudTrail) "
+            "and print, as JSON, the blast-radius report the bot posts before approval: calls "
+            "made with the key, and the principal's access keys, console password, other "
+            "credentials and recent identity changes, each with its source. Nothing is changed "
+            "in AWS; the key is never printed."
+        ),
+    )
+    parser.add_argument("--role", help="the signing role, when CloudTrail cannot say")
+    parser.add_argument("--account", help="the configured account (REVOKER_ACCOUNTS) to look in")
+    parser.set_defaults(handler=investigate)
+
+
+def investigate(args: argparse.Namespace) -> int:
+    text = _read_stdin("the key", _STDIN_LIMIT)
+    if text is None:
+        return _error("no stdin to read the key from")
+    try:
+        decoded = keys.decode(text)
+        settings = load_settings()
+    except SettingsError as err:
+        return _error(str(err))
+    except RevokerError as err:
+        return _error(err.message)
+    del text
+    from bot.revocation.service import Revoker
+
+    revoker = Revoker(settings)
+
+    async def run() -> dict[str, object]:
+        target = await revoker.resolve(decoded, role=args.role, account=args.account)
+        report = await revoker.blast_radius(target)
+        return {
+            "key": decoded.model_dump(mode="json", exclude_none=True),
+            "account_id": target.account_id,
+            "user_name": target.user_name,
+            "role_arn": target.role.arn if target.role else None,
+            "signer": target.signer.model_dump(mode="json", exclude_none=True)
+            if target.signer
+            else None,
+            "blast_radius": report.model_dump(mode="json", exclude_none=True),
+        }
+
+    try:
+        out = asyncio.run(run())
+    except RevokerError as err:
+        return _error(err.message, EXIT_FAILED)
+    print(json.dumps(out, indent=2, sort_keys=True))
     return EXIT_OK
 
 
@@ -505,6 +564,7 @@ def run_doctor(args: argparse.Namespace) -> int:
 
 COMMANDS: list[Callable[[Subparsers], None]] = [
     _add_inspect_key,
+    _add_investigate,
     _add_policy,
     _add_serve,
     _add_store,

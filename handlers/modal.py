@@ -20,6 +20,7 @@ from bot.views import (
     parse_submission,
     refusal,
 )
+from bot.views.blast_radius import blast_radius_reply
 from bot.views.modal import ModalInput, ModalMetadata, switched_modal
 from handlers.context import Handlers
 from handlers.decisions import publish_outcome
@@ -112,7 +113,11 @@ async def _submit(h: Handlers, client: AsyncWebClient, inp: ModalInput, user: st
             )
             return
         with log_context(request_id=req.id):
-            await h.channel.post_request(req)
+            # Read-only, read before the request is posted so that it follows the plan at once,
+            # before anyone can approve: what the key did and what else its principal holds.
+            report = await h.services.revoker.blast_radius(req.plan.target, request_id=req.id)
+            posted = await h.channel.post_request(req)
+            await h.channel.reply(posted, blast_radius_reply(report, request_id=req.id))
             log.info("request posted")
 
 

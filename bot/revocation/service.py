@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from bot.aws import AwsClients
 from bot.config import Settings
-from bot.revocation import executor, planner, signer, targets, verifier
+from bot.revocation import blast_radius, executor, planner, signer, targets, verifier
 from bot.revocation.model import (
     Action,
     DecodedKey,
@@ -77,6 +77,19 @@ class Revoker:
             self.clients,
             key,
             account=account,
+            request_id=request_id,
+            now=self.clock(),
+        )
+
+    async def blast_radius(
+        self, target: Target, *, request_id: str | None = None
+    ) -> blast_radius.BlastRadius:
+        """What the key did and what its principal holds (read-only; AWS errors are reported
+        in it, never raised)."""
+        return await asyncio.to_thread(
+            blast_radius.investigate,
+            self.clients,
+            target,
             request_id=request_id,
             now=self.clock(),
         )

@@ -52,3 +52,4 @@ UNDO_ACTION_PATTERN = re.compile(rf"^{UNDO_ACTION_PREFIX}:[a-z_]+$")
 # Thread replies: stable ids make the audit export and tests able to find a part of a reply.
 PLAN_HEADER_BLOCK = "plan_header"
 SUMMARY_BLOCK = "summary"
+BLAST_RADIUS_BLOCK = "blast_radius"

@@ -3,6 +3,7 @@ tests/conftest.py: the real app on loopback, Slack played by the stand-in, AWS b
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from conftest import LongTermKey, boto_session, create_long_term_key
@@ -48,8 +49,25 @@ async def request_message(sb: Sandbox) -> Message:
     message = await sb.api.wait_for(
         lambda: next(iter(sb.api.messages(CHANNEL)), None), what="request message"
     )
-    await sb.api.wait_for(lambda: sb.api.thread(CHANNEL, message.ts), what="plan reply")
+    await settled(sb, message)
     return message
+
+
+async def settled(sb: Sandbox, message: Message) -> None:
+    """Wait for the request's first replies: its plan, and for a request made in the form its
+    blast-radius report (which follows the plan before anyone approves)."""
+    await sb.api.wait_for(lambda: sb.api.thread(CHANNEL, message.ts), what="plan reply")
+    found = re.search(r"R-[0-9A-Z]{8}", message.text)
+    req = await sb.services.requests.get(found.group(0)) if found else None
+    if req is not None and req.undo_of is None:
+        await sb.api.wait_for(
+            lambda: any(
+                b.get("block_id") == ids.BLAST_RADIUS_BLOCK
+                for m in sb.api.thread(CHANNEL, message.ts)
+                for b in m.blocks
+            ),
+            what="blast-radius reply",
+        )
 
 
 async def wait_final(sb: Sandbox, message: Message, wait: float = 15.0) -> Message:
@@ -126,5 +144,5 @@ async def newest_request(sb: Sandbox, before: int) -> Message:
     message = await sb.api.wait_for(
         lambda: next(iter(sb.api.messages(CHANNEL)[before:]), None), what="a new request message"
     )
-    await sb.api.wait_for(lambda: sb.api.thread(CHANNEL, message.ts), what="plan reply")
+    await settled(sb, message)
     return message

@@ -106,7 +106,8 @@ async def test_thread_tells_each_step_verifies_and_ends_with_the_policy_as_attac
     assert final.text.endswith(": completed.")
     assert ":white_check_mark: *Completed*" in blocks_text(final)
     assert f"Approved by <@{APPROVER}>" in blocks_text(final)
-    assert [r.text for r in thread(sb, message)][1:-1] == [
+    # After the plan (0) and the blast-radius report (1), posted before anyone could approve:
+    assert [r.text for r in thread(sb, message)][2:-1] == [
         f"Approved by <@{APPROVER}>.",
         "Step 1 of 2 done: PutUserPolicy",
         "Step 2 of 2 done: UpdateServiceSpecificCredential",
@@ -165,11 +166,12 @@ async def test_one_of_two_steps_failing_is_partially_completed(sb: Sandbox) -> N
     assert final.text.endswith(": partially completed.")
     assert ":warning: *Partially completed*" in blocks_text(final)
     texts = [r.text for r in thread(sb, message)]
-    assert texts[2:4] == [
+    assert texts[1].startswith("Blast radius:")
+    assert texts[3:5] == [
         "Step 1 of 2 done: PutUserPolicy",
         "Step 2 of 2 failed: UpdateServiceSpecificCredential (AccessDenied)",
     ]
-    assert texts[4] == "Verification: 1 of 2 checks do not hold."
+    assert texts[5] == "Verification: 1 of 2 checks do not hold."
     assert texts[-1].startswith(f"{request_id(message)}: partially completed in ")
     # What did run is in IAM, shown as attached, and can be undone; the key is still active.
     iam = iam_client()

@@ -174,3 +174,32 @@ async def test_a_cutoff_before_the_keys_session_is_a_field_error_saying_the_earl
     assert "Too early to stop this key" in said and "or later" in said
     assert "its session was issued at" in said  # CloudTrail's creationDate, the exact bound
     assert sb.api.messages(CHANNEL) == []
+
+
+async def test_the_blast_radius_is_in_the_thread_before_approval(
+    sb: Sandbox, aws_server: str
+) -> None:
+    role = create_role(sb.iam(), "ci-runner")
+    key = short_term_key_from_role(role["Arn"])
+    use_key(key, endpoint_url=aws_server, source_ip="203.0.113.7")
+    view = await _modal_with_signer(sb, key)
+    assert (await _submit(sb, view)).status == 200
+    message = await request_message(sb)
+
+    def radius() -> Any:
+        return next(
+            (
+                m
+                for m in sb.api.thread(CHANNEL, message.ts)
+                if any(b.get("block_id") == ids.BLAST_RADIUS_BLOCK for b in m.blocks)
+            ),
+            None,
+        )
+
+    reply = await sb.api.wait_for(radius, what="the blast-radius reply")
+    text = str(reply.blocks)
+    assert "1 call(s)" in text and "203.0.113.7" in text and "role ci-runner" in text
+    assert "CloudTrail LookupEvents" in text
+    assert key not in text
+    stored = await sb.services.requests.list_recent()
+    assert [r.status.value for r in stored] == ["pending"]  # nothing approved or changed yet
