@@ -3,9 +3,10 @@
 # Secrets (SLACK_*, AWS credentials) come from the runtime environment or the platform's secret
 # store, never from this file or the image.
 
-ARG PYTHON_IMAGE=python:3.12.12-slim-bookworm
+# Tag for people, digest for the builder: the tag alone can move to a rebuilt image.
+ARG PYTHON_IMAGE=python:3.12.12-slim-bookworm@sha256:593bd06efe90efa80dc4eee3948be7c0fde4134606dd40d8dd8dbcade98e669c
 
-# --- build: install the package and its runtime dependencies into a self-contained venv ---------
+# --- build: the locked runtime dependencies, then the package, into a self-contained venv ------
 FROM ${PYTHON_IMAGE} AS build
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -16,12 +17,16 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
-# Only what the build needs (README.md is the package's readme metadata), so unrelated edits do
-# not invalidate the dependency layer. No extras: tests, moto and linters stay out of the image.
-COPY pyproject.toml README.md ./
+# The dependencies first, exactly as locked (versions and hashes): this layer is rebuilt only
+# when the lock file changes, not on every code edit. No extras: tests, moto and linters stay out.
+COPY requirements/runtime.txt ./requirements/runtime.txt
+RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
+# Then the package alone (README.md is its readme metadata). .dockerignore leaves bot/sandbox
+# (the demo's and tests' stand-ins) out of the context, so the image cannot run them.
+COPY pyproject.toml README.md LICENSE ./
 COPY bot ./bot
 COPY handlers ./handlers
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps .
 
 # --- runtime ------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}

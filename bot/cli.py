@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from bot import keys, policies
@@ -377,13 +378,39 @@ def _add_demo(subparsers: Subparsers) -> None:
         action="store_true",
         help="a short-term key signed by a role session: deny_role and revoke_sessions",
     )
+    parser.add_argument(
+        "--keep-store",
+        metavar="DIR",
+        type=Path,
+        help="keep the request store in DIR (new or empty) to try `audit export` and `verify`",
+    )
     parser.set_defaults(handler=run_demo)
 
 
+_DEMO_FROM_A_CHECKOUT = (
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[demo]' && "
+    "bedrock-revoker demo"
+)
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    # The container image leaves the stand-ins out (no moto, no bot/sandbox in production).
+    try:
+        stand_ins = importlib.util.find_spec("bot.sandbox") is not None
+    except ImportError:
+        stand_ins = False
+    if not stand_ins:
+        return _error(
+            "the demo runs on stand-ins (moto and bot/sandbox) that this installation leaves "
+            "out, as the container image does on purpose. Run it from a checkout of the "
+            f"repository: {_DEMO_FROM_A_CHECKOUT}",
+            EXIT_FAILED,
+        )
     from bot import demo
 
-    return demo.main(short_term=args.short_term)
+    return demo.main(short_term=args.short_term, keep_store=args.keep_store)
 
 
 # --- audit -----------------------------------------------------------------------------------

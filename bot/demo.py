@@ -8,8 +8,10 @@ No Slack workspace or AWS account is touched: AWS_*, SLACK_* and REVOKER_* varia
 caller's environment are set aside while the demo runs, and ~/.aws is not read.
 
 The story (long-term key): IAM user `BedrockAPIKey-demo` has a Bedrock API key, which leaks;
-@alice runs `/revoke-bedrock-key <the key>`, submits the modal with a reason, tries to approve her
-own request and is refused; @bob, an approver, approves; the key is deactivated and verified.
+@alice runs `/revoke-bedrock-key <the key>`, chooses deactivate and deny_user, submits the modal
+with a reason, tries to approve her own request and is refused; @bob, an approver, approves; the
+key is deactivated, the deny policy (its JSON is in the plan in the thread) is attached to the
+user, and both are verified.
 With `short_term=True` the key is a genuine short-term key signed by an assumed session of role
 `incident-app-role` and used once (an InvokeModel the sandbox's CloudTrail records); the bot finds
 the role from that event, prefills it in the modal with its evidence, and the actions are
@@ -36,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot import keys
+from bot import keys, policies
 from bot.logs import redact
 from bot.sandbox import leaks
 from bot.sandbox.iam import BEDROCK
@@ -48,6 +50,7 @@ LEAKER_IP = "198.51.100.23"
 LEAKER_AGENT = "leaked-key-client/0.1"
 LONG_TERM_REASON = "INC-4242: Bedrock API key pasted in a public gist"
 SHORT_TERM_REASON = "INC-4243: short-term Bedrock key printed in a CI log"
+STORE_FILE = "revoker.db"  # what the sandbox names its SQLite store in the folder it is given
 FLOW_TIMEOUT = 30.0  # seconds for any one step of the flow; the whole demo takes about one
 
 # Set aside while the demo runs, restored afterwards: nothing may reach a real AWS account or
@@ -86,8 +89,9 @@ def _quiet(_: str) -> None:
     pass
 
 
-def main(*, short_term: bool = False) -> int:
-    """The CLI entry point: run the demo, print its transcript, return the exit code."""
+def main(*, short_term: bool = False, keep_store: Path | None = None) -> int:
+    """The CLI entry point: run the demo, print its transcript, return the exit code. With
+    `keep_store`, the request store is left in that folder for `audit export` to read."""
     missing = [m for m in ("moto", "aws_bedrock_token_generator") if not _importable(m)]
     if missing:
         print(
@@ -96,8 +100,21 @@ def main(*, short_term: bool = False) -> int:
             file=sys.stderr,
         )
         return 1
+    if keep_store is not None:
+        if (keep_store / STORE_FILE).exists():
+            print(
+                f"error: {keep_store} already holds a request store; give --keep-store a new or "
+                "empty folder",
+                file=sys.stderr,
+            )
+            return 1
+        try:
+            keep_store.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"error: cannot create {keep_store} ({exc.strerror})", file=sys.stderr)
+            return 1
     try:
-        result = run(short_term=short_term, progress=_to_stderr)
+        result = run(short_term=short_term, progress=_to_stderr, keep_store=keep_store)
     except DemoFailed as exc:
         print(f"error: the demo did not complete: {redact(str(exc))}", file=sys.stderr)
         return 1
@@ -126,8 +143,11 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def run(*, short_term: bool = False, progress: Progress = _quiet) -> DemoResult:
-    """Run the whole flow on the stand-ins and return what a person would read.
+def run(
+    *, short_term: bool = False, progress: Progress = _quiet, keep_store: Path | None = None
+) -> DemoResult:
+    """Run the whole flow on the stand-ins and return what a person would read. The request
+    store is a SQLite file in a temporary folder, or in `keep_store`, which is left in place.
 
     Raises DemoFailed when a step does not happen as the story says it should.
     """
@@ -135,14 +155,18 @@ def run(*, short_term: bool = False, progress: Progress = _quiet) -> DemoResult:
 
     progress("starting moto (IAM, STS) in this process…")
     with (
-        tempfile.TemporaryDirectory(prefix="bedrock-revoker-demo-") as tmp,
+        contextlib.ExitStack() as folders,
         _isolated_environment(),
         _quiet_logging(),
         mock_iam(),
     ):
-        database_dir = Path(tmp)
+        if keep_store is None:
+            tmp = folders.enter_context(tempfile.TemporaryDirectory(prefix="bedrock-revoker-demo-"))
+            database_dir = Path(tmp)
+        else:
+            database_dir = keep_store.resolve()
         flow_type = _ShortTermFlow if short_term else _LongTermFlow
-        flow = flow_type(progress, database_dir)
+        flow = flow_type(progress, database_dir, kept=keep_store is not None)
         try:
             result = asyncio.run(flow.run())
         except TimeoutError as exc:
@@ -208,12 +232,16 @@ class _Flow:
     title = ""
     reason = ""
 
-    def __init__(self, progress: Progress, database_dir: Path) -> None:
+    def __init__(self, progress: Progress, database_dir: Path, *, kept: bool = False) -> None:
         self.progress = progress
         self.database_dir = database_dir
+        self.kept = kept
         self.step = "starting"
         self.key = ""
         self.fingerprint = ""
+
+    def _kept_store(self) -> list[str]:
+        return _kept_store_lines(self.database_dir) if self.kept else []
 
     def say(self, step: str) -> None:
         self.step = step
@@ -354,6 +382,7 @@ class _Flow:
                 f"\n{request_id} completed; the demo took {elapsed:.1f} s. The leaked key appears "
                 "nowhere above nor in\nthe request store (both checked); only its fingerprint, "
                 f"{self.fingerprint}, does.\n",
+                *self._kept_store(),
             ]
         return DemoResult(
             transcript="".join(transcript),
@@ -361,6 +390,16 @@ class _Flow:
             fingerprint=self.fingerprint,
             leaked_key=self.key,
         )
+
+
+def _kept_store_lines(database_dir: Path) -> list[str]:
+    url = f"sqlite:///{database_dir / STORE_FILE}"
+    return [
+        _section("The request store, kept"),
+        f"  {database_dir / STORE_FILE} holds this request and its audit events. Try:\n",
+        f"    REVOKER_DATABASE_URL={url} bedrock-revoker audit export > audit.jsonl\n",
+        "    bedrock-revoker audit verify audit.jsonl\n",
+    ]
 
 
 def _request_id(text: str) -> str:
@@ -371,11 +410,14 @@ def _request_id(text: str) -> str:
 
 
 class _LongTermFlow(_Flow):
-    title = "a leaked long-term Bedrock API key, deactivated after a second person approves."
+    title = (
+        "a leaked long-term Bedrock API key, deactivated and its user denied bearer tokens, "
+        "after a second person approves."
+    )
     reason = LONG_TERM_REASON
 
-    def __init__(self, progress: Progress, database_dir: Path) -> None:
-        super().__init__(progress, database_dir)
+    def __init__(self, progress: Progress, database_dir: Path, *, kept: bool = False) -> None:
+        super().__init__(progress, database_dir, kept=kept)
         self.credential_id = ""
 
     def arrange(self, iam: Any) -> str:
@@ -391,18 +433,24 @@ class _LongTermFlow(_Flow):
             f"@alice types /revoke-bedrock-key <the leaked key, fingerprint {self.fingerprint}>."
             "\n     The bot decodes the key locally, finds its user and credential, and opens "
             "the modal.",
-            "@alice keeps the default action (deactivate), gives a reason and submits. The bot "
-            "reads IAM,\n     posts the request with Approve/Reject, and the plan in its thread.",
+            "@alice chooses deactivate and deny_user, gives a reason and submits. The bot reads "
+            "IAM,\n     posts the request with Approve/Reject, and the plan in its thread, with "
+            f"the\n     {policies.DENY_POLICY_NAME}-<plan tag> policy in full.",
             "@alice clicks Approve on her own request: refused, in a reply only she sees.",
-            "@bob, a configured approver, clicks Approve. The bot calls IAM, posts each step, "
-            "re-reads\n     IAM to verify, and marks the request Completed.",
+            "@bob, a configured approver, clicks Approve. The bot deactivates the key, attaches "
+            "the\n     deny policy to the user (so no other Bedrock API key of theirs works "
+            "either), posts\n     each step, re-reads IAM to verify, and marks the request "
+            "Completed.",
         ]
 
     def modal_values(self) -> dict[str, dict[str, Any]]:
-        from bot.sandbox.slack_driver import plain_text_input
+        from bot.sandbox.slack_driver import checkboxes, plain_text_input
         from bot.views import ids
 
-        return {ids.REASON_BLOCK: {ids.REASON_ACTION: plain_text_input(self.reason)}}
+        return {
+            ids.ACTIONS_BLOCK: {ids.ACTIONS_ACTION: checkboxes("deactivate", "deny_user")},
+            ids.REASON_BLOCK: {ids.REASON_ACTION: plain_text_input(self.reason)},
+        }
 
     def read_back(self, iam: Any) -> tuple[str, list[str]]:
         listed = iam.list_service_specific_credentials(UserName=DEMO_USER, ServiceName=BEDROCK)[
@@ -420,6 +468,12 @@ class _LongTermFlow(_Flow):
                 problems.append(f"the key is {cred['Status']} in IAM, not Inactive")
         if not any(c["ServiceSpecificCredentialId"] == self.credential_id for c in listed):
             problems.append(f"the key {self.credential_id} is gone from IAM")
+        names = iam.list_user_policies(UserName=DEMO_USER)["PolicyNames"]
+        lines += ["", f"iam.list_user_policies(UserName={DEMO_USER!r})", f"  {', '.join(names)}"]
+        if not any(name.startswith(policies.DENY_POLICY_NAME + "-") for name in names):
+            problems.append(
+                f"user {DEMO_USER} has no inline policy {policies.DENY_POLICY_NAME}-<plan tag>"
+            )
         return "\n".join(lines) + "\n", problems
 
 
@@ -427,8 +481,8 @@ class _ShortTermFlow(_Flow):
     title = "a leaked short-term Bedrock API key, stopped on the role whose session signed it."
     reason = SHORT_TERM_REASON
 
-    def __init__(self, progress: Progress, database_dir: Path) -> None:
-        super().__init__(progress, database_dir)
+    def __init__(self, progress: Progress, database_dir: Path, *, kept: bool = False) -> None:
+        super().__init__(progress, database_dir, kept=kept)
         self.access_key_id = ""
 
     def arrange(self, iam: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,6 +64,13 @@ def test_demo_deactivates_the_long_term_key_and_never_prints_it(
     read_back = out.split("IAM, read back with boto3 after the flow", 1)[1]
     assert "iam.list_service_specific_credentials(UserName='BedrockAPIKey-demo')" in read_back
     assert "Status: Inactive" in read_back and "Status: Active" not in read_back
+    # The deny policy: attached, and its JSON in full in the thread's plan, as the mission says.
+    assert "iam.list_user_policies(UserName='BedrockAPIKey-demo')" in read_back
+    assert "BedrockKeyRevokerDenyBearerToken" in read_back
+    channel = out.split("as everyone in the channel reads it", 1)[1].split("What only @alice")[0]
+    assert "`PutUserPolicy`" in channel
+    assert '"Action": [' in channel and '"bedrock:CallWithBearerToken"' in channel
+    assert '"Effect": "Deny"' in channel
 
     [result] = results
     assert result.request_id in out and result.fingerprint in out
@@ -158,3 +166,26 @@ def test_demo_without_the_demo_extra_says_how_to_install_it(
     out, err = capsys.readouterr()
     assert out == ""
     assert "error: the demo needs moto" in err and "pip install -e '.[demo]'" in err
+
+
+def test_demo_keeps_its_store_for_audit_export_and_verify(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = tmp_path / "demo-store"
+    assert cli.main(["demo", "--keep-store", str(kept)]) == 0
+    out, _ = capsys.readouterr()
+    url = f"sqlite:///{kept.resolve() / 'revoker.db'}"
+    assert f"REVOKER_DATABASE_URL={url} bedrock-revoker audit export > audit.jsonl" in out
+    for name in [n for n in os.environ if n.startswith(("REVOKER_", "SLACK_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REVOKER_DATABASE_URL", url)
+    assert cli.main(["audit", "export"]) == 0
+    exported, _ = capsys.readouterr()
+    assert '"type":"completed"' in exported
+    (tmp_path / "audit.jsonl").write_text(exported)
+    assert cli.main(["audit", "verify", str(tmp_path / "audit.jsonl")]) == 0
+    assert capsys.readouterr().out.startswith("ok: ")
+    # A second run into the same folder would mix two stories: refused.
+    assert cli.main(["demo", "--keep-store", str(kept)]) == 1
+    assert "already holds a request store" in capsys.readouterr().err

@@ -4,6 +4,7 @@ names every setting the code reads (and nothing else)."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ DEMO_COMMAND = (
     "&& bedrock-revoker demo"
 )
 TEST_COMMAND = (
-    "python3 -m venv .venv && . .venv/bin/activate && pip install -q -e '.[test]' && pytest -q"
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -q --require-hashes "
+    "-r requirements/test.txt && pip install -q --no-deps -e . && pytest -q"
 )
 # Read by boto3 rather than by Settings; DESIGN.md's "standard AWS variables".
 STANDARD_AWS = {
@@ -94,7 +96,33 @@ def test_every_subcommand_is_documented_and_only_those() -> None:
     assert documented == commands
 
 
-@pytest.mark.parametrize("path", ["manifest.yml", "deploy/iam-policy.json", "deploy/README.md"])
+def test_the_python_it_needs_is_stated_before_the_commands() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["requires-python"] == ">=3.11"
+    assert section("Two commands").startswith("\nYou need Python 3.11 or newer.")
+
+
+def test_the_first_deployment_checklist_is_ten_lines() -> None:
+    steps = re.findall(r"^(\d+)\. ", section("First real deployment"), re.M)
+    assert steps == [str(n) for n in range(1, 11)]
+
+
+def test_every_relative_link_points_at_a_file() -> None:
+    for target in re.findall(r"\]\((?!https?://|#)([^)#]+)", README):
+        assert (ROOT / target).exists(), target
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "manifest.yml",
+        "manifest-http.yml",
+        "deploy/iam-policy.json",
+        "deploy/README.md",
+        "docs/security.md",
+        "docs/operations.md",
+    ],
+)
 def test_linked_files_exist(path: str) -> None:
     assert path in README
     assert (ROOT / path).is_file()
