@@ -39,6 +39,8 @@ class EventType(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     EXECUTION_STARTED = "execution_started"
+    RESUMED = "resumed"  # a runner took over an execution whose runner died
+    STEP_ATTEMPTED = "step_attempted"  # an irreversible step's call is about to be made
     STEP = "step"
     VERIFIED = "verified"
     COMPLETED = "completed"

@@ -129,6 +129,15 @@ class Settings(BaseSettings):
     )
 
     # State
+    # A runner holds an execution (and a drainer a request's notices) for this long without
+    # renewing; a replica that dies is taken over by another once it lapses.
+    lease_seconds: float = Field(
+        default=30.0, ge=1, le=600, validation_alias="REVOKER_LEASE_SECONDS"
+    )
+    # How often a replica looks in the store for work another replica left behind.
+    runner_poll_seconds: float = Field(
+        default=5.0, gt=0, le=300, validation_alias="REVOKER_RUNNER_POLL_SECONDS"
+    )
     database_url: str = Field(
         default="sqlite:///bedrock-revoker.db", validation_alias="REVOKER_DATABASE_URL"
     )

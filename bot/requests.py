@@ -5,15 +5,20 @@ and writes the new state together with its audit events as ONE compare-and-set i
 race means "read again and decide again", so two approvers clicking at the same moment get exactly
 one approval and the other is told who won.
 
-    pending ──approve (Nth)──► approved ──start_execution──► executing ──finish──► completed
-       │  ▲                                                                   ├──► partial
-       │  └─ approve (k < N): approval recorded, still pending                └──► failed
-       ├──reject (an approver)──► rejected
-       ├──cancel (the requester)──► cancelled
+    pending ──approve (Nth)──► approved ──claim──► executing ──finish──► completed
+       │  ▲                                   (lease)   │ ▲                ├──► partial
+       │  └─ approve (k < N): still pending             └─┘ record_step    └──► failed
+       ├──reject (an approver)──► rejected                  claim again after the lease lapsed
+       ├──cancel (the requester)──► cancelled               (its runner died): resumed
        └──TTL passed (sweep, or any click after it)──► expired
 
-`approved` and `executing` are neither open nor final: decided, not yet carried out. A request left
-`executing` by a crash stays so; IAM may have been changed, so a person has to look.
+`approved` and `executing` are neither open nor final: decided, not yet carried out. A runner
+(`bot.runner`) on any replica claims an approved request with a lease, records each step's result
+as it happens and renews the lease while it works; a request whose lease lapsed is claimed again
+and resumed from its recorded steps.
+
+Everything the channel must be told about a request is a `Notice` written in the same write as
+the change it reports, in order; `bot.outbox` delivers them. The hub never waits on Slack.
 """
 
 from __future__ import annotations
@@ -32,7 +37,14 @@ from bot import validation
 from bot.audit import SYSTEM_ACTOR, AuditEvent, EventType, new_event
 from bot.errors import InvalidInput, NotFound
 from bot.keys import redact_free_text, redact_secrets
-from bot.revocation.model import ExecutionReport, Frozen, RevocationPlan
+from bot.revocation.blast_radius import BlastRadius
+from bot.revocation.model import (
+    ExecutionReport,
+    Frozen,
+    RevocationPlan,
+    StepResult,
+    Verification,
+)
 
 if TYPE_CHECKING:
     from bot.store.base import RequestStore
@@ -51,6 +63,9 @@ class RequestStatus(StrEnum):
 
 
 OPEN_STATUSES = frozenset({RequestStatus.PENDING})
+ACTIVE_STATUSES = frozenset(
+    {RequestStatus.PENDING, RequestStatus.APPROVED, RequestStatus.EXECUTING}
+)
 TERMINAL_STATUSES = frozenset(
     {
         RequestStatus.COMPLETED,
@@ -114,6 +129,41 @@ class Approval(Frozen):
     at: AwareDatetime
 
 
+class Lease(Frozen):
+    """Who holds a request's work (a runner executing it, or a drainer delivering its notices),
+    and until when. A lapsed lease means its holder died: anyone may take the work over."""
+
+    owner: str
+    expires_at: AwareDatetime
+
+    def held_by_other(self, owner: str, now: datetime) -> bool:
+        return self.owner != owner and now < self.expires_at
+
+
+class NoticeKind(StrEnum):
+    """What the channel must be told. The Slack layer renders each from the stored request."""
+
+    REQUEST = "request"  # post the request message, or redraw it to its current state
+    PLAN = "plan"
+    BLAST_RADIUS = "blast_radius"  # data: the read-only report (bot.revocation.blast_radius)
+    APPROVAL = "approval"  # data: user, at, approvals, required
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    INTERRUPTED = "interrupted"  # data: lost (the lapsed lease's expiry), at (resumed)
+    STEP = "step"  # data: index (its result is in `results`)
+    VERIFICATION = "verification"
+    SUMMARY = "summary"
+    UNDO_REQUESTED = "undo_requested"  # in the original's thread; data: user
+    ORIGINAL = "original"  # redraw the original's message (its Undo buttons changed)
+
+
+class Notice(Frozen):
+    seq: int  # 1, 2, 3... per request: the order of delivery
+    kind: NoticeKind
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
 class RevocationRequest(Frozen):
     id: str
     requester: str  # Slack user id
@@ -131,6 +181,16 @@ class RevocationRequest(Frozen):
     decision_note: str | None = None  # reject/cancel reason as typed; escape it when rendering
     report: ExecutionReport | None = None
     undo_of: str | None = None  # the request this one reverses
+    # Execution, recorded as it happens: the runner holding it, each step's result as it ended,
+    # and the steps that cannot be re-run blindly (reset) whose call may have been made.
+    lease: Lease | None = None
+    run_started_at: AwareDatetime | None = None
+    results: tuple[StepResult, ...] = ()
+    attempted: tuple[int, ...] = ()
+    # The outbox: what the channel must be told, in order; the first `delivered` are in Slack.
+    notices: tuple[Notice, ...] = ()
+    delivered: int = 0
+    courier: Lease | None = None
     version: int = 1  # bumped by every write; the store's compare-and-set checks it
 
     @field_validator("id")
@@ -155,6 +215,25 @@ class RevocationRequest(Frozen):
     def is_due(self, now: datetime) -> bool:
         """Pending past its TTL: expired in fact even if no sweep has recorded it yet."""
         return self.status is RequestStatus.PENDING and now >= self.expires_at
+
+    @property
+    def undelivered(self) -> tuple[Notice, ...]:
+        return self.notices[self.delivered :]
+
+    @property
+    def is_active(self) -> bool:
+        """Work is left: a decision, an execution, or notices not yet in Slack. Stores index it
+        so runners and drainers find their work without scanning every request."""
+        return self.status in ACTIVE_STATUSES or bool(self.undelivered)
+
+    def runnable(self, owner: str, now: datetime) -> bool:
+        """Approved, or executing under a lease that lapsed: a runner should claim it."""
+        if self.status not in (RequestStatus.APPROVED, RequestStatus.EXECUTING):
+            return False
+        return self.lease is None or not self.lease.held_by_other(owner, now)
+
+    def result_of(self, index: int) -> StepResult | None:
+        return next((r for r in self.results if r.index == index), None)
 
     @property
     def target_name(self) -> str | None:
@@ -193,7 +272,11 @@ class OutcomeCode(StrEnum):
     CANCELLED = "cancelled"
     POSTED = "posted"
     EXECUTION_STARTED = "execution_started"
+    RESUMED = "resumed"  # claimed after the previous runner's lease lapsed
+    STEP_RECORDED = "step_recorded"
     FINISHED = "finished"
+    CLAIMED = "claimed"  # the outbox of a request, for delivery
+    DELIVERED = "delivered"
     # refused
     NOT_FOUND = "not_found"
     NOT_PENDING = "not_pending"  # already decided: the message says by whom and when
@@ -203,8 +286,10 @@ class OutcomeCode(StrEnum):
     DUPLICATE = "duplicate"
     NOT_REQUESTER = "not_requester"
     WRONG_CHANNEL = "wrong_channel"  # the click came from another channel than the request's
-    NOT_APPROVED = "not_approved"  # start_execution on a request that is not approved
-    NOT_EXECUTING = "not_executing"  # finish on a request that is not executing
+    NOT_APPROVED = "not_approved"  # claim of a request that is neither approved nor executing
+    NOT_EXECUTING = "not_executing"  # a step or finish on a request that is not executing
+    HELD = "held"  # another runner or drainer holds the lease
+    LEASE_LOST = "lease_lost"  # the caller's lease lapsed and someone else took the work
     BUSY = "busy"  # lost the race too many times in a row
 
 
@@ -216,7 +301,11 @@ _DONE = frozenset(
         OutcomeCode.CANCELLED,
         OutcomeCode.POSTED,
         OutcomeCode.EXECUTION_STARTED,
+        OutcomeCode.RESUMED,
+        OutcomeCode.STEP_RECORDED,
         OutcomeCode.FINISHED,
+        OutcomeCode.CLAIMED,
+        OutcomeCode.DELIVERED,
     }
 )
 
@@ -233,6 +322,8 @@ class Outcome(Frozen):
     message: str
     changed: bool = False
     request: RevocationRequest | None = None
+    # A claim that took work over from a holder whose lease lapsed: that holder, else None.
+    taken_from: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -259,6 +350,8 @@ class _Change:
     code: OutcomeCode
     message: str
     events: list[tuple[EventType, str, dict[str, Any]]] = field(default_factory=list)
+    notices: list[tuple[NoticeKind, dict[str, Any]]] = field(default_factory=list)
+    taken_from: str | None = None
 
 
 _Step = Callable[[RevocationRequest, datetime], Awaitable["Outcome | _Change"]]
@@ -285,6 +378,16 @@ class RequestService:
         self._ttl = ttl
         self._name = name_user
         self._max_attempts = max_attempts
+        self._watchers: list[Callable[[RevocationRequest], None]] = []
+
+    def watch(self, watcher: Callable[[RevocationRequest], None]) -> None:
+        """Call `watcher` with every request this hub writes, right after the write: how the
+        runner and the outbox drainer of this process hear of their work without polling."""
+        self._watchers.append(watcher)
+
+    def _written(self, request: RevocationRequest) -> None:
+        for watcher in self._watchers:
+            watcher(request)
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -297,8 +400,14 @@ class RequestService:
     async def get(self, request_id: str) -> RevocationRequest | None:
         return await self._store.get(normalize_request_id(request_id))
 
+    def now(self) -> datetime:
+        return self._now()
+
     async def list_pending(self) -> list[RevocationRequest]:
         return await self._store.list_pending()
+
+    async def list_active(self) -> list[RevocationRequest]:
+        return await self._store.list_active()
 
     async def list_recent(
         self, target: str | None = None, limit: int = 20
@@ -319,6 +428,7 @@ class RequestService:
         required_approvals: int = 1,
         undo_of: str | None = None,
         request_id: str | None = None,
+        blast_radius: BlastRadius | None = None,
     ) -> RevocationRequest:
         """Store a new pending request. `request_id` is the id to give it when free (the one its
         target was resolved under, so AWS's records name it); a fresh one is drawn otherwise."""
@@ -346,6 +456,17 @@ class RequestService:
         else:
             # 40 random bits: a collision is unlikely but possible; the store refuses a taken id.
             ids = [request_id or new_request_id()] + [new_request_id() for _ in range(4)]
+        told: list[tuple[NoticeKind, dict[str, Any]]] = [
+            (NoticeKind.REQUEST, {}),
+            (NoticeKind.PLAN, {}),
+        ]
+        if blast_radius is not None:
+            told.append((NoticeKind.BLAST_RADIUS, blast_radius.model_dump(mode="json")))
+        if undo_of is not None:
+            told.append((NoticeKind.UNDO_REQUESTED, {"user": requester}))
+        notices = tuple(
+            Notice(seq=n, kind=kind, data=data) for n, (kind, data) in enumerate(told, start=1)
+        )
         for candidate in ids:
             request = RevocationRequest(
                 id=candidate,
@@ -357,11 +478,13 @@ class RequestService:
                 expires_at=now + self._ttl,
                 required_approvals=required_approvals,
                 undo_of=undo_of,
+                notices=notices,
             )
             event = new_event(
                 None, request.id, EventType.REQUESTED, requester, now, _requested_data(request)
             )
             if await self._store.create(request, [event]):
+                self._written(request)
                 return request
             taken = await self._store.get(candidate)
             if (
@@ -377,20 +500,6 @@ class RequestService:
                 )
             # Otherwise an earlier undo that has ended (or, rarely, an unrelated request): next.
         raise RuntimeError("could not allocate a free request id")
-
-    async def attach_message(self, request_id: str, message_ts: str) -> Outcome:
-        async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
-            if req.message_ts == message_ts:
-                return Outcome(code=OutcomeCode.POSTED, message="Already recorded.", request=req)
-            data = {"channel_id": req.channel_id, "message_ts": message_ts}
-            return _Change(
-                advance(req, message_ts=message_ts),
-                OutcomeCode.POSTED,
-                "Request message recorded.",
-                [(EventType.POSTED, SYSTEM_ACTOR, data)],
-            )
-
-        return await self._transact(request_id, step)
 
     async def approve(
         self,
@@ -433,6 +542,10 @@ class RequestService:
                 )
             approvals = (*req.approvals, Approval(user_id=user_id, at=now))
             data = {"approvals": len(approvals), "required": req.required_approvals}
+            told = [
+                (NoticeKind.REQUEST, {}),
+                (NoticeKind.APPROVAL, {"user": user_id, "at": now.isoformat(), **data}),
+            ]
             if len(approvals) >= req.required_approvals:
                 return _Change(
                     advance(
@@ -445,6 +558,7 @@ class RequestService:
                     OutcomeCode.APPROVED,
                     f"Approved by {self._name(user_id)} at {format_time(now)}.",
                     [(EventType.APPROVED, user_id, data)],
+                    told,
                 )
             missing = req.required_approvals - len(approvals)
             return _Change(
@@ -453,6 +567,7 @@ class RequestService:
                 f"Approval {len(approvals)} of {req.required_approvals} recorded; "
                 f"{missing} more needed from other approvers.",
                 [(EventType.APPROVAL, user_id, data)],
+                told,
             )
 
         return await self._transact(request_id, step)
@@ -538,42 +653,179 @@ class RequestService:
                 expired.append(outcome.request)
         return expired
 
-    async def start_execution(self, request_id: str) -> Outcome:
-        """Claim an approved request for execution; exactly one caller gets EXECUTION_STARTED."""
+    # --- execution (the runner) -----------------------------------------------------------------
+
+    async def claim(self, request_id: str, owner: str, lease_for: timedelta) -> Outcome:
+        """Take an approved request, or an executing one whose runner's lease lapsed, for
+        `owner` to run until `lease_for` from now (renew it while running). Exactly one
+        claimer wins; a takeover says so in the audit and the thread."""
 
         async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
-            if req.status is not RequestStatus.APPROVED:
+            if req.status not in (RequestStatus.APPROVED, RequestStatus.EXECUTING):
                 return _refuse(
                     OutcomeCode.NOT_APPROVED,
                     f"This request is {req.status}, not approved; nothing will run.",
                     req,
                 )
+            lease = Lease(owner=owner, expires_at=now + lease_for)
+            if req.status is RequestStatus.APPROVED:
+                return _Change(
+                    advance(req, RequestStatus.EXECUTING, lease=lease, run_started_at=now),
+                    OutcomeCode.EXECUTION_STARTED,
+                    "Executing the plan.",
+                    [(EventType.EXECUTION_STARTED, SYSTEM_ACTOR, {"runner": owner})],
+                )
+            held = req.lease
+            if held is not None and held.held_by_other(owner, now):
+                return _refuse(OutcomeCode.HELD, "Another runner is executing this request.", req)
+            lost = held.expires_at if held is not None else now
+            data = {
+                "runner": owner,
+                "interrupted_runner": held.owner if held else None,
+                "lease_expired_at": lost.isoformat(),
+                "steps_recorded": len(req.results),
+            }
             return _Change(
-                advance(req, RequestStatus.EXECUTING),
-                OutcomeCode.EXECUTION_STARTED,
-                "Executing the plan.",
-                [(EventType.EXECUTION_STARTED, SYSTEM_ACTOR, {})],
+                advance(req, lease=lease),
+                OutcomeCode.RESUMED,
+                "Resuming an interrupted execution.",
+                [(EventType.RESUMED, SYSTEM_ACTOR, data)],
+                [(NoticeKind.INTERRUPTED, {"lost": lost.isoformat(), "at": now.isoformat()})],
+                taken_from=held.owner if held else None,
             )
 
         return await self._transact(request_id, step)
 
-    async def finish(self, request_id: str, report: ExecutionReport) -> Outcome:
-        """Record the execution report; the request ends as it says: completed, partial, failed."""
-        final = RequestStatus(report.status)
+    async def renew(self, request_id: str, owner: str, lease_for: timedelta) -> Outcome:
+        """Extend `owner`'s lease on an executing request; LEASE_LOST if another runner has it."""
 
         async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
-            if req.status is not RequestStatus.EXECUTING:
-                return _refuse(
-                    OutcomeCode.NOT_EXECUTING,
-                    f"This request is {req.status}, not executing; the report was not recorded.",
-                    req,
-                )
+            if (lost := _runner_gate(req, owner)) is not None:
+                return lost
+            lease = Lease(owner=owner, expires_at=now + lease_for)
+            return _Change(advance(req, lease=lease), OutcomeCode.EXECUTION_STARTED, "Renewed.")
+
+        return await self._transact(request_id, step)
+
+    async def begin_step(self, request_id: str, owner: str, index: int) -> Outcome:
+        """Record, before its call, that a step which cannot be re-run blindly (a reset) is
+        being attempted: after a crash its outcome is unknown, and it is not run again."""
+
+        async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+            if (lost := _runner_gate(req, owner)) is not None:
+                return lost
+            if index in req.attempted:
+                return _refuse(OutcomeCode.STEP_RECORDED, "Already attempted.", req)
             return _Change(
-                advance(req, final, report=report),
+                advance(req, attempted=(*req.attempted, index)),
+                OutcomeCode.STEP_RECORDED,
+                f"Step {index + 1} attempted.",
+                [(EventType.STEP_ATTEMPTED, SYSTEM_ACTOR, {"index": index})],
+            )
+
+        return await self._transact(request_id, step)
+
+    async def record_step(
+        self, request_id: str, owner: str, result: StepResult, lease_for: timedelta
+    ) -> Outcome:
+        """Record one step's result as soon as it is known (and renew the lease)."""
+
+        async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+            if (lost := _runner_gate(req, owner)) is not None:
+                return lost
+            if req.result_of(result.index) is not None:
+                return _refuse(OutcomeCode.STEP_RECORDED, "Already recorded.", req)
+            return _Change(
+                advance(
+                    req,
+                    results=(*req.results, result),
+                    lease=Lease(owner=owner, expires_at=now + lease_for),
+                ),
+                OutcomeCode.STEP_RECORDED,
+                f"Step {result.index + 1}: {result.outcome}.",
+                [(EventType.STEP, SYSTEM_ACTOR, _step_data(result))],
+                [(NoticeKind.STEP, {"index": result.index})],
+            )
+
+        return await self._transact(request_id, step)
+
+    async def finish(self, request_id: str, owner: str, verification: Verification) -> Outcome:
+        """End the run: the recorded results and the verification make the report, and the
+        request ends as it says (completed, partial, failed)."""
+
+        async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+            if (lost := _runner_gate(req, owner)) is not None:
+                return lost
+            report = ExecutionReport(
+                results=tuple(sorted(req.results, key=lambda r: r.index)),
+                verification=verification,
+                started_at=req.run_started_at or now,
+                finished_at=now,
+            )
+            final = RequestStatus(report.status)
+            told: list[tuple[NoticeKind, dict[str, Any]]] = [
+                (NoticeKind.VERIFICATION, {}),
+                (NoticeKind.SUMMARY, {}),
+                (NoticeKind.REQUEST, {}),
+            ]
+            if req.undo_of:
+                told.append((NoticeKind.ORIGINAL, {}))
+            return _Change(
+                advance(req, final, report=report, lease=None),
                 OutcomeCode.FINISHED,
                 f"Finished: {final}.",
                 _report_events(report, final),
+                told,
             )
+
+        return await self._transact(request_id, step)
+
+    # --- the outbox (the drainer) ----------------------------------------------------------------
+
+    async def claim_outbox(self, request_id: str, owner: str, lease_for: timedelta) -> Outcome:
+        """Take a request's undelivered notices for `owner` to deliver, in order, until
+        `lease_for` from now. `taken_from` names a holder whose lease lapsed: whatever it was
+        posting may be in Slack already, so the new holder looks before posting again."""
+
+        async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+            if not req.undelivered:
+                return _refuse(OutcomeCode.NOT_FOUND, "Nothing to deliver.", req)
+            held = req.courier
+            if held is not None and held.held_by_other(owner, now):
+                return _refuse(OutcomeCode.HELD, "Another drainer is delivering these.", req)
+            lease = Lease(owner=owner, expires_at=now + lease_for)
+            return _Change(
+                advance(req, courier=lease),
+                OutcomeCode.CLAIMED,
+                "Delivering.",
+                taken_from=held.owner if held is not None and held.owner != owner else None,
+            )
+
+        return await self._transact(request_id, step)
+
+    async def delivered(
+        self,
+        request_id: str,
+        owner: str,
+        upto: int,
+        lease_for: timedelta,
+        message_ts: str | None = None,
+    ) -> Outcome:
+        """Notices up to seq `upto` are in Slack (the request message at `message_ts` when this
+        delivery posted it). The lease is renewed, or let go once nothing is left."""
+
+        async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+            if req.courier is None or req.courier.owner != owner:
+                return _refuse(OutcomeCode.LEASE_LOST, "Another drainer took these over.", req)
+            changes: dict[str, Any] = {"delivered": max(req.delivered, upto)}
+            events: list[tuple[EventType, str, dict[str, Any]]] = []
+            if message_ts is not None and req.message_ts is None:
+                changes["message_ts"] = message_ts
+                data = {"channel_id": req.channel_id, "message_ts": message_ts}
+                events.append((EventType.POSTED, SYSTEM_ACTOR, data))
+            left = changes["delivered"] < len(req.notices)
+            changes["courier"] = Lease(owner=owner, expires_at=now + lease_for) if left else None
+            return _Change(advance(req, **changes), OutcomeCode.DELIVERED, "Delivered.", events)
 
         return await self._transact(request_id, step)
 
@@ -601,6 +853,7 @@ class RequestService:
             OutcomeCode(status.value),
             f"{status.value.capitalize()} by {self._name(user_id)} at {format_time(now)}.",
             [(EventType(status.value), user_id, {"note": note})],
+            [(NoticeKind.REQUEST, {}), (NoticeKind(status.value), {})],
         )
 
     def _expire(self, req: RevocationRequest, now: datetime) -> _Change:
@@ -612,6 +865,7 @@ class RequestService:
             f"This request expired at {format_time(req.expires_at)}; nothing was changed in IAM. "
             "Start a new request if it is still needed.",
             [(EventType.EXPIRED, SYSTEM_ACTOR, data)],
+            [(NoticeKind.REQUEST, {}), (NoticeKind.EXPIRED, {})],
         )
 
     def describe_decision(self, req: RevocationRequest) -> str:
@@ -650,17 +904,28 @@ class RequestService:
             decision = await step(req, at)
             if isinstance(decision, Outcome):
                 return decision
-            head = await self._store.last_event(req.id)
             events: list[AuditEvent] = []
-            for type_, actor, data in decision.events:
-                head = new_event(head, req.id, type_, actor, at, data)
-                events.append(head)
-            if await self._store.compare_and_set(req, decision.new, events):
+            if decision.events:
+                head = await self._store.last_event(req.id)
+                for type_, actor, data in decision.events:
+                    head = new_event(head, req.id, type_, actor, at, data)
+                    events.append(head)
+            new = decision.new
+            if decision.notices:
+                n = len(new.notices)
+                added = (
+                    Notice(seq=n + i, kind=kind, data=data)
+                    for i, (kind, data) in enumerate(decision.notices, start=1)
+                )
+                new = new.model_copy(update={"notices": (*new.notices, *added)})
+            if await self._store.compare_and_set(req, new, events):
+                self._written(new)
                 return Outcome(
                     code=decision.code,
                     message=decision.message,
                     changed=True,
-                    request=decision.new,
+                    request=new,
+                    taken_from=decision.taken_from,
                 )
         return Outcome(
             code=OutcomeCode.BUSY,
@@ -687,6 +952,25 @@ def _channel_gate(req: RevocationRequest, channel_id: str | None) -> Outcome | N
         "That request belongs to another channel; nothing was changed. Decide it there.",
         req,
     )
+
+
+def _runner_gate(req: RevocationRequest, owner: str) -> Outcome | None:
+    """None while `owner` holds the request's execution; else why it may not write."""
+    if req.status is not RequestStatus.EXECUTING:
+        return _refuse(
+            OutcomeCode.NOT_EXECUTING, f"This request is {req.status}, not executing.", req
+        )
+    if req.lease is None or req.lease.owner != owner:
+        return _refuse(
+            OutcomeCode.LEASE_LOST, "Another runner took this request over; stopping.", req
+        )
+    return None
+
+
+def _step_data(result: StepResult) -> dict[str, Any]:
+    data = result.model_dump(mode="json")
+    data["message"] = redact_secrets(result.message)
+    return data
 
 
 def _requested_data(req: RevocationRequest) -> dict[str, Any]:
@@ -716,10 +1000,6 @@ def _report_events(
     report: ExecutionReport, final: RequestStatus
 ) -> list[tuple[EventType, str, dict[str, Any]]]:
     events: list[tuple[EventType, str, dict[str, Any]]] = []
-    for r in report.results:
-        data = r.model_dump(mode="json")
-        data["message"] = redact_secrets(r.message)
-        events.append((EventType.STEP, SYSTEM_ACTOR, data))
     verified = report.verification.model_dump(mode="json")
     verified["holds"] = report.verification.holds
     events.append((EventType.VERIFIED, SYSTEM_ACTOR, verified))

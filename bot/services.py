@@ -6,6 +6,9 @@ point runs the same hub, store and revoker.
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +18,7 @@ from bot.config import Settings
 from bot.metrics import Metrics
 from bot.requests import RequestService, utcnow
 from bot.revocation.service import Revoker
+from bot.runner import Runner
 from bot.store import RequestStore, open_store
 from bot.store.metered import metered
 
@@ -26,6 +30,12 @@ class Services:
     requests: RequestService
     revoker: Revoker
     metrics: Metrics
+    runner: Runner
+    owner: str  # this process, as leases name it
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.lease_seconds)
 
 
 def open_configured_store(settings: Settings) -> RequestStore:
@@ -65,6 +75,26 @@ def build_services(
     clients = clients or AwsClients(settings)
     clients.observe(metrics.observe_aws_client)
     revoker = Revoker(settings, clients, clock=clock)
-    return Services(
-        settings=settings, store=store, requests=requests, revoker=revoker, metrics=metrics
+    owner = process_owner()
+    runner = Runner(
+        requests,
+        revoker,
+        owner=owner,
+        lease=timedelta(seconds=settings.lease_seconds),
+        poll=settings.runner_poll_seconds,
     )
+    return Services(
+        settings=settings,
+        store=store,
+        requests=requests,
+        revoker=revoker,
+        metrics=metrics,
+        runner=runner,
+        owner=owner,
+    )
+
+
+def process_owner() -> str:
+    """This process as a lease holder: host and pid for people reading the audit, and a random
+    part so a restarted process with a reused pid is a new holder."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"

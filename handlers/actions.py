@@ -13,9 +13,9 @@ from bot.errors import RevokerError
 from bot.logs import log_context
 from bot.requests import RequestStatus, RevocationRequest
 from bot.revocation.model import Action, KeyKind, Target
-from bot.views import ids, parse_undo_value, refusal, reject_modal, undo_requested_reply
+from bot.views import ids, parse_undo_value, refusal, reject_modal
 from handlers.context import Handlers
-from handlers.decisions import publish_outcome
+from handlers.decisions import tell_clicker
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ async def _approve(h: Handlers, user: str, channel: str, request_id: str) -> Non
             request_id, user, h.approvers.is_approver, channel_id=channel
         )
         log.info("approve: %s", outcome.code)
-        await publish_outcome(h, outcome, user, channel)
+        await tell_clicker(h, outcome, user, channel)
 
 
 async def _open_reject_modal(client: AsyncWebClient, body: dict[str, Any]) -> None:
@@ -78,7 +78,7 @@ async def _open_reject_modal(client: AsyncWebClient, body: dict[str, Any]) -> No
 async def _cancel(h: Handlers, user: str, channel: str, request_id: str) -> None:
     with log_context(request_id=request_id, actor=user, action="cancel"):
         outcome = await h.services.requests.cancel(request_id, user, channel_id=channel)
-        await publish_outcome(h, outcome, user, channel)
+        await tell_clicker(h, outcome, user, channel)
 
 
 async def _undo(h: Handlers, user: str, channel: str, value: str) -> None:
@@ -94,17 +94,16 @@ async def _undo(h: Handlers, user: str, channel: str, value: str) -> None:
         try:
             # A click delivered twice, to one replica or two, makes one request: the hub
             # derives an undo's id, so the store's create lets one delivery win.
-            original, undo_request = await _request_undo(h, request_id, reversal, user, channel)
+            # The new request's message, its plan and a word in the original's thread go out
+            # through the outbox.
+            await _request_undo(h, request_id, reversal, user, channel)
         except RevokerError as exc:
             await _refuse(h, user, channel, exc.message)
-            return
-        await h.channel.post_request(undo_request)
-        await h.channel.reply(original, undo_requested_reply(user, undo_request.id))
 
 
 async def _request_undo(
     h: Handlers, request_id: str, reversal: Action, user: str, channel: str
-) -> tuple[RevocationRequest, RevocationRequest]:
+) -> RevocationRequest:
     """A new request, with its own approval, that reverses one action of a finished request."""
     original = await h.services.requests.get(request_id)
     if original is None:
@@ -127,7 +126,7 @@ async def _request_undo(
     target = await _current_target(h, original.plan.target)
     # The original plan names the policies its request attached: only those are removed.
     plan = h.services.revoker.plan(target, [reversal], undoing=original.plan)
-    undo_request = await h.services.requests.create(
+    return await h.services.requests.create(
         plan,
         requester=user,
         channel_id=original.channel_id,
@@ -135,7 +134,6 @@ async def _request_undo(
         required_approvals=h.services.settings.required_approvals,
         undo_of=original.id,
     )
-    return original, undo_request
 
 
 async def _current_target(h: Handlers, target: Target) -> Target:

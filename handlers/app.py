@@ -30,11 +30,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 import handlers
 from bot.config import Settings, SettingsError, serving_problems
 from bot.metrics import Metrics
+from bot.outbox import OutboxDrainer
 from bot.services import Services
 from handlers.approvers import SlackApprovers
 from handlers.channel import RequestChannel
 from handlers.context import Handlers
-from handlers.decisions import publish_expired
 from handlers.observability import Readiness, slack_call_timer
 from handlers.observability import add_routes as add_observability_routes
 from handlers.socket_connection import SocketConnectionGuard
@@ -99,6 +99,9 @@ class RevokerApp:
     # The work listeners run after their ack (`Handlers.after_ack`): the HTTP response does not
     # wait for it (an execution runs on for seconds), so shutdown waits for it: `settle`.
     listeners: set[asyncio.Task[Any]] = field(default_factory=set, compare=False, repr=False)
+    # Delivers every request's notices to Slack (`bot.outbox`); with the runner it runs as long
+    # as the app serves: `workers`.
+    outbox: OutboxDrainer | None = None
 
     async def settle(self, grace: float = STOP_GRACE_SECONDS) -> int:
         """Let listener work still running finish, for up to `grace` seconds, then cancel what
@@ -121,11 +124,31 @@ class RevokerApp:
         return len(running)
 
     async def expire_due(self) -> int:
-        """End pending requests past their TTL and tell their threads. Returns how many."""
-        expired = await self.handlers.services.requests.expire_due()
-        for req in expired:
-            await publish_expired(self.handlers, req)
-        return len(expired)
+        """End pending requests past their TTL (their threads hear of it through the outbox).
+        Returns how many."""
+        return len(await self.handlers.services.requests.expire_due())
+
+    @contextlib.asynccontextmanager
+    async def workers(self, grace: float = STOP_GRACE_SECONDS) -> AsyncIterator[None]:
+        """Run the runner (approved requests are carried out) and the outbox drainer (the
+        channel hears of every change) for the block. On leaving, running plans get `grace`
+        seconds to finish (what does not is resumed later from the store) and deliveries a
+        moment to land (what does not waits in the store)."""
+        runner = self.handlers.services.runner
+        assert self.outbox is not None
+        loops = [
+            asyncio.create_task(runner.run(), name="runner"),
+            asyncio.create_task(self.outbox.run(), name="outbox"),
+        ]
+        try:
+            yield
+        finally:
+            for loop in loops:
+                loop.cancel()
+            await asyncio.wait(loops)
+            await runner.stop(grace)
+            await self.outbox.flush(within=min(grace, 5.0))
+            await self.outbox.stop()
 
 
 class _ClientCarriesTheToken(logging.Filter):
@@ -169,7 +192,20 @@ def build_app(
         services=services, approvers=approvers, channel=RequestChannel(client, services, approvers)
     )
     handlers.register(bolt, h)
-    return RevokerApp(bolt=bolt, handlers=h, verifies_signatures=not socket, listeners=h.background)
+    outbox = OutboxDrainer(
+        services.requests,
+        h.channel,
+        owner=services.owner,
+        lease=services.lease,
+        poll=settings.runner_poll_seconds,
+    )
+    return RevokerApp(
+        bolt=bolt,
+        handlers=h,
+        verifies_signatures=not socket,
+        listeners=h.background,
+        outbox=outbox,
+    )
 
 
 def web_application(
@@ -258,46 +294,54 @@ async def serve(services: Services) -> None:
 
 
 async def _serve(app: RevokerApp) -> None:
-    settings = app.handlers.services.settings
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     sweeper = asyncio.create_task(sweep_expired(app))
     try:
-        if settings.serve_mode == "socket":
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-            assert settings.slack_app_token is not None  # check_startup made sure
-            socket = AsyncSocketModeHandler(app.bolt, settings.slack_app_token.get_secret_value())
-            guard = SocketConnectionGuard(socket.client, stop)
-            # Healthy while the websocket to Slack is up, so an orchestrator restarts a bot
-            # that lost it for good.
-            async with running(
-                app,
-                settings.host,
-                settings.port,
-                slack_events=False,
-                healthy=socket.client.is_connected,
-            ) as port:
-                # slack_sdk retries a connection that fails for as long as it takes: a stop must
-                # not wait for Slack to answer.
-                connect = socket.connect_async()  # type: ignore[no-untyped-call]
-                if await _unless_stopped(connect, stop):
-                    log.info("serving in Socket Mode; health on port %s", port)
-                    await stop.wait()
-                elif not guard.reason:
-                    log.warning("stopped before the Socket Mode connection to Slack was up")
-                await socket.close_async()  # type: ignore[no-untyped-call]
-            if guard.reason:
-                raise ConfigurationError(guard.reason)
-        else:
-            async with running(app, settings.host, settings.port) as port:
-                log.info("serving Slack over HTTP on %s:%s%s", settings.host, port, EVENTS_PATH)
-                await stop.wait()
-        log.info("stopping")
+        async with app.workers():
+            try:
+                await _serve_slack(app, stop)
+            finally:
+                # No new requests now; what was acked gets to finish (and hand its approvals to
+                # the runner) before the workers stop and the store closes.
+                await app.settle()
     finally:
         sweeper.cancel()
-        # No new requests now; what was acked gets to finish before the store closes.
         await asyncio.wait([sweeper])
-        await app.settle()
+
+
+async def _serve_slack(app: RevokerApp, stop: asyncio.Event) -> None:
+    settings = app.handlers.services.settings
+    if settings.serve_mode == "socket":
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        assert settings.slack_app_token is not None  # check_startup made sure
+        socket = AsyncSocketModeHandler(app.bolt, settings.slack_app_token.get_secret_value())
+        guard = SocketConnectionGuard(socket.client, stop)
+        # Healthy while the websocket to Slack is up, so an orchestrator restarts a bot
+        # that lost it for good.
+        async with running(
+            app,
+            settings.host,
+            settings.port,
+            slack_events=False,
+            healthy=socket.client.is_connected,
+        ) as port:
+            # slack_sdk retries a connection that fails for as long as it takes: a stop must
+            # not wait for Slack to answer.
+            connect = socket.connect_async()  # type: ignore[no-untyped-call]
+            if await _unless_stopped(connect, stop):
+                log.info("serving in Socket Mode; health on port %s", port)
+                await stop.wait()
+            elif not guard.reason:
+                log.warning("stopped before the Socket Mode connection to Slack was up")
+            await socket.close_async()  # type: ignore[no-untyped-call]
+        if guard.reason:
+            raise ConfigurationError(guard.reason)
+    else:
+        async with running(app, settings.host, settings.port) as port:
+            log.info("serving Slack over HTTP on %s:%s%s", settings.host, port, EVENTS_PATH)
+            await stop.wait()
+    log.info("stopping")

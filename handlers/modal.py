@@ -20,10 +20,9 @@ from bot.views import (
     parse_submission,
     refusal,
 )
-from bot.views.blast_radius import blast_radius_reply
 from bot.views.modal import ModalInput, ModalMetadata, switched_modal
 from handlers.context import Handlers
-from handlers.decisions import publish_outcome
+from handlers.decisions import tell_clicker
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +111,9 @@ async def _submit(h: Handlers, client: AsyncWebClient, inp: ModalInput, user: st
                 channel=inp.channel_id, user=user, blocks=blocks, text=text
             )
             return
+        # The request message, its plan and its blast radius go out through the outbox.
         with log_context(request_id=req.id):
-            # Read-only, read before the request is posted so that it follows the plan at once,
-            # before anyone can approve: what the key did and what else its principal holds.
-            report = await h.services.revoker.blast_radius(req.plan.target, request_id=req.id)
-            posted = await h.channel.post_request(req)
-            await h.channel.reply(posted, blast_radius_reply(report, request_id=req.id))
-            log.info("request posted")
+            log.info("request created")
 
 
 async def _reject(h: Handlers, rejection: RejectInput, user: str) -> None:
@@ -130,7 +125,7 @@ async def _reject(h: Handlers, rejection: RejectInput, user: str) -> None:
             rejection.reason,
             channel_id=rejection.channel_id,
         )
-        await publish_outcome(h, outcome, user, rejection.channel_id)
+        await tell_clicker(h, outcome, user, rejection.channel_id)
 
 
 async def _create_request(h: Handlers, inp: ModalInput, user: str) -> RevocationRequest:
@@ -139,6 +134,9 @@ async def _create_request(h: Handlers, inp: ModalInput, user: str) -> Revocation
     request_id = new_request_id()
     target = await _resolve(h, inp, request_id)
     plan = h.services.revoker.plan(target, inp.actions, revoke_before=inp.revoke_before)
+    # Read-only, and read before the request is stored so that it follows the plan in the thread
+    # at once, before anyone can approve: what the key did and what else its principal holds.
+    blast_radius = await h.services.revoker.blast_radius(target, request_id=request_id)
     return await h.services.requests.create(
         plan,
         requester=user,
@@ -146,6 +144,7 @@ async def _create_request(h: Handlers, inp: ModalInput, user: str) -> Revocation
         reason=inp.reason,
         required_approvals=h.services.settings.required_approvals,
         request_id=request_id,
+        blast_radius=blast_radius,
     )
 
 

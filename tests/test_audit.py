@@ -37,7 +37,8 @@ def hub(store: RequestStore, clock: Clock) -> RequestService:
 
 async def approved_request(hub: RequestService, reason: str = "INC-9") -> RevocationRequest:
     req = await hub.create(make_plan(), "U_REQ", "C1", reason)
-    await hub.attach_message(req.id, "1700000000.000100")
+    await hub.claim_outbox(req.id, "runner", timedelta(seconds=30))
+    await hub.delivered(req.id, "runner", 1, timedelta(seconds=30), "1700000000.000100")
     await hub.approve(req.id, "U_APP", allow)
     return req
 
@@ -123,7 +124,7 @@ async def test_export_since_keeps_whole_chains_of_recently_active_requests(
 @pytest.fixture
 async def lines(hub: RequestService, store: RequestStore) -> list[str]:
     req = await approved_request(hub)
-    await hub.start_execution(req.id)
+    await hub.claim(req.id, "runner", timedelta(seconds=30))
     out = await export_lines(store)
     assert len(out) == 4 and verify_lines(out) == []
     return out

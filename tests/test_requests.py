@@ -14,6 +14,7 @@ from bot.requests import (
     TERMINAL_STATUSES,
     TRANSITIONS,
     InvalidTransition,
+    NoticeKind,
     OutcomeCode,
     RequestService,
     RequestStatus,
@@ -23,6 +24,7 @@ from bot.requests import (
     normalize_request_id,
 )
 from bot.revocation.model import (
+    OUTCOME_UNKNOWN,
     Check,
     ExecutionReport,
     StepOutcome,
@@ -63,20 +65,6 @@ async def unchanged(hub: RequestService, req: RevocationRequest, events: int) ->
     got = await hub.get(req.id)
     assert got is not None and got.version == req.version
     assert len(await hub.history(req.id)) == events
-
-
-def report(*outcomes: StepOutcome, holds: bool = True) -> ExecutionReport:
-    return ExecutionReport(
-        results=tuple(
-            StepResult(index=i, operation=UPDATE, outcome=o, message="IAM said OK")
-            for i, o in enumerate(outcomes)
-        ),
-        verification=Verification(
-            checks=(Check(description="key is Inactive", holds=holds, observed="Inactive"),)
-        ),
-        started_at=T0,
-        finished_at=T0 + timedelta(seconds=2),
-    )
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -135,16 +123,6 @@ async def test_create_requires_a_reason(hub: RequestService) -> None:
     with pytest.raises(InvalidInput) as exc:
         await hub.create(make_plan(), REQUESTER, "C1", "   ")
     assert exc.value.field == "reason"
-
-
-async def test_attach_message_records_the_ts_once(hub: RequestService) -> None:
-    req = await new(hub)
-    out = await hub.attach_message(req.id, "1700000000.000100")
-    assert out.ok and out.changed and out.request is not None
-    assert out.request.message_ts == "1700000000.000100"
-    again = await hub.attach_message(req.id, "1700000000.000100")
-    assert again.ok and not again.changed
-    assert [e.type for e in await hub.history(req.id)] == [EventType.REQUESTED, EventType.POSTED]
 
 
 # --- approve: the order of checks -----------------------------------------------------------------
@@ -420,26 +398,57 @@ async def test_concurrent_sweeps_expire_once(hub: RequestService, clock: Clock) 
     assert [e.type for e in await hub.history(req.id)].count(EventType.EXPIRED) == 1
 
 
-# --- execution ------------------------------------------------------------------------------------
+# --- execution: the runner's writes ---------------------------------------------------------------
+
+RUNNER, OTHER = "host:1:aaaaaa", "host:2:bbbbbb"
+LEASE = timedelta(seconds=30)
+
+
+def result(index: int, outcome: StepOutcome = StepOutcome.OK) -> StepResult:
+    return StepResult(index=index, operation=UPDATE, outcome=outcome, message="IAM said OK")
+
+
+def verification(holds: bool = True) -> Verification:
+    return Verification(
+        checks=(Check(description="key is Inactive", holds=holds, observed="Inactive"),)
+    )
+
+
+async def executed(
+    hub: RequestService, req: RevocationRequest, *outcomes: StepOutcome, holds: bool = True
+) -> RevocationRequest:
+    """Approved, claimed, each step recorded, finished: what a runner does."""
+    await hub.approve(req.id, ALICE, Approvers())
+    assert (await hub.claim(req.id, RUNNER, LEASE)).code is OutcomeCode.EXECUTION_STARTED
+    for i, outcome in enumerate(outcomes):
+        assert (await hub.record_step(req.id, RUNNER, result(i, outcome), LEASE)).ok
+    done = await hub.finish(req.id, RUNNER, verification(holds))
+    assert done.code is OutcomeCode.FINISHED and done.request is not None
+    return done.request
 
 
 async def test_execution_is_claimed_once_and_finished_with_its_report(
-    hub: RequestService,
+    hub: RequestService, clock: Clock
 ) -> None:
     req = await new(hub)
-    assert (await hub.start_execution(req.id)).code is OutcomeCode.NOT_APPROVED
+    assert (await hub.claim(req.id, RUNNER, LEASE)).code is OutcomeCode.NOT_APPROVED
     await hub.approve(req.id, ALICE, Approvers())
-    claims = await asyncio.gather(hub.start_execution(req.id), hub.start_execution(req.id))
-    assert sorted(c.code for c in claims) == [
-        OutcomeCode.EXECUTION_STARTED,
-        OutcomeCode.NOT_APPROVED,
-    ]
-    done = await hub.finish(req.id, report(StepOutcome.OK))
+    claims = await asyncio.gather(hub.claim(req.id, RUNNER, LEASE), hub.claim(req.id, OTHER, LEASE))
+    assert sorted(c.code for c in claims) == [OutcomeCode.EXECUTION_STARTED, OutcomeCode.HELD]
+    winner = next(c for c in claims if c.ok).request
+    assert winner is not None and winner.lease is not None
+    owner = winner.lease.owner
+    assert winner.lease.expires_at == clock.now + LEASE
+
+    clock.now += timedelta(seconds=2)
+    assert (await hub.record_step(req.id, owner, result(0), LEASE)).ok
+    done = await hub.finish(req.id, owner, verification())
     assert done.code is OutcomeCode.FINISHED
     assert done.request is not None and done.request.status is RequestStatus.COMPLETED
-    assert done.request.report == report(StepOutcome.OK)
-    assert done.request.is_terminal
-    again = await hub.finish(req.id, report(StepOutcome.OK))
+    assert done.request.report is not None
+    assert done.request.report.results == (result(0),)
+    assert done.request.lease is None and done.request.is_terminal
+    again = await hub.finish(req.id, owner, verification())
     assert again.code is OutcomeCode.NOT_EXECUTING and not again.changed
 
     events = await hub.history(req.id)
@@ -456,6 +465,59 @@ async def test_execution_is_claimed_once_and_finished_with_its_report(
     assert verify_lines(e.line() for e in events) == []
 
 
+async def test_a_step_is_recorded_once_and_only_by_the_lease_holder(hub: RequestService) -> None:
+    req = await new(hub)
+    await hub.approve(req.id, ALICE, Approvers())
+    await hub.claim(req.id, RUNNER, LEASE)
+    assert (await hub.record_step(req.id, OTHER, result(0), LEASE)).code is OutcomeCode.LEASE_LOST
+    assert (await hub.finish(req.id, OTHER, verification())).code is OutcomeCode.LEASE_LOST
+    first = await hub.record_step(req.id, RUNNER, result(0), LEASE)
+    assert first.changed
+    twice = await hub.record_step(req.id, RUNNER, result(0, StepOutcome.ERROR), LEASE)
+    assert not twice.changed
+    got = await hub.get(req.id)
+    assert got is not None and got.results == (result(0),)
+
+
+async def test_a_lapsed_lease_is_taken_over_and_the_old_runner_is_shut_out(
+    hub: RequestService, clock: Clock
+) -> None:
+    req = await new(hub)
+    await hub.approve(req.id, ALICE, Approvers())
+    await hub.claim(req.id, RUNNER, LEASE)
+    await hub.record_step(req.id, RUNNER, result(0), LEASE)
+    assert (await hub.claim(req.id, OTHER, LEASE)).code is OutcomeCode.HELD
+    renewed = await hub.renew(req.id, RUNNER, LEASE)
+    assert renewed.changed
+    lost_at = clock.now + LEASE
+
+    clock.now += LEASE + timedelta(seconds=1)
+    taken = await hub.claim(req.id, OTHER, LEASE)
+    assert taken.code is OutcomeCode.RESUMED and taken.taken_from == RUNNER
+    assert taken.request is not None and taken.request.results == (result(0),)
+    assert (await hub.record_step(req.id, RUNNER, result(1), LEASE)).code is OutcomeCode.LEASE_LOST
+    assert (await hub.renew(req.id, RUNNER, LEASE)).code is OutcomeCode.LEASE_LOST
+    resumed = (await hub.history(req.id))[-1]
+    assert resumed.type is EventType.RESUMED
+    assert resumed.data["interrupted_runner"] == RUNNER
+    assert resumed.data["lease_expired_at"] == lost_at.isoformat()
+    assert resumed.data["steps_recorded"] == 1
+    interrupted = taken.request.notices[-1]
+    assert interrupted.kind is NoticeKind.INTERRUPTED
+    assert interrupted.data == {"lost": lost_at.isoformat(), "at": clock.now.isoformat()}
+
+
+async def test_an_attempted_step_is_remembered(hub: RequestService) -> None:
+    req = await new(hub)
+    await hub.approve(req.id, ALICE, Approvers())
+    await hub.claim(req.id, RUNNER, LEASE)
+    assert (await hub.begin_step(req.id, RUNNER, 0)).changed
+    assert not (await hub.begin_step(req.id, RUNNER, 0)).changed
+    got = await hub.get(req.id)
+    assert got is not None and got.attempted == (0,)
+    assert (await hub.history(req.id))[-1].type is EventType.STEP_ATTEMPTED
+
+
 @pytest.mark.parametrize(
     ("outcomes", "holds", "status"),
     [
@@ -470,12 +532,89 @@ async def test_finish_takes_the_reports_status(
     holds: bool,
     status: RequestStatus,
 ) -> None:
+    done = await executed(hub, await new(hub), *outcomes, holds=holds)
+    assert done.status is status
+    assert (await hub.history(done.id))[-1].type == EventType(status.value)
+
+
+def test_an_unknown_outcome_is_never_failed_nor_completed() -> None:
+    unknown = StepResult(
+        index=0,
+        operation="ResetServiceSpecificCredential",
+        outcome=StepOutcome.ERROR,
+        error_code=OUTCOME_UNKNOWN,
+        message="interrupted",
+    )
+    report = ExecutionReport(
+        results=(unknown,),
+        verification=verification(),
+        started_at=T0,
+        finished_at=T0,
+    )
+    assert report.status == "partial"
+
+
+# --- the outbox: what the channel must be told, written with the change ---------------------------
+
+
+async def test_every_change_writes_its_notices_in_order(hub: RequestService) -> None:
+    done = await executed(hub, await new(hub), StepOutcome.OK)
+    kinds = [n.kind for n in done.notices]
+    assert kinds == [
+        NoticeKind.REQUEST,
+        NoticeKind.PLAN,
+        NoticeKind.REQUEST,
+        NoticeKind.APPROVAL,
+        NoticeKind.STEP,
+        NoticeKind.VERIFICATION,
+        NoticeKind.SUMMARY,
+        NoticeKind.REQUEST,
+    ]
+    assert [n.seq for n in done.notices] == list(range(1, 9))
+    assert done.notices[3].data["user"] == ALICE
+    assert done.is_active and done.undelivered == done.notices
+
+
+async def test_notices_are_delivered_by_one_holder_and_the_ts_recorded_once(
+    hub: RequestService, clock: Clock
+) -> None:
     req = await new(hub)
-    await hub.approve(req.id, ALICE, Approvers())
-    await hub.start_execution(req.id)
-    out = await hub.finish(req.id, report(*outcomes, holds=holds))
-    assert out.request is not None and out.request.status is status
-    assert (await hub.history(req.id))[-1].type == EventType(status.value)
+    claims = await asyncio.gather(
+        hub.claim_outbox(req.id, RUNNER, LEASE), hub.claim_outbox(req.id, OTHER, LEASE)
+    )
+    assert sorted(c.code for c in claims) == [OutcomeCode.CLAIMED, OutcomeCode.HELD]
+    holder = RUNNER if claims[0].ok else OTHER
+    other = OTHER if holder == RUNNER else RUNNER
+    assert (await hub.delivered(req.id, other, 1, LEASE, "1.1")).code is OutcomeCode.LEASE_LOST
+    first = await hub.delivered(req.id, holder, 1, LEASE, message_ts="1700000000.000100")
+    assert first.request is not None and first.request.message_ts == "1700000000.000100"
+    assert first.request.courier is not None  # the plan is still to go
+    last = await hub.delivered(req.id, holder, 2, LEASE)
+    assert last.request is not None and not last.request.undelivered
+    assert last.request.courier is None and last.request.is_active  # pending, not delivered
+    assert (await hub.claim_outbox(req.id, holder, LEASE)).code is OutcomeCode.NOT_FOUND
+    assert [e.type for e in await hub.history(req.id)] == [EventType.REQUESTED, EventType.POSTED]
+
+
+async def test_a_lapsed_delivery_lease_is_taken_over_naming_its_holder(
+    hub: RequestService, clock: Clock
+) -> None:
+    req = await new(hub)
+    await hub.claim_outbox(req.id, RUNNER, LEASE)
+    assert (await hub.claim_outbox(req.id, RUNNER, LEASE)).taken_from is None  # its own
+    clock.now += LEASE + timedelta(seconds=1)
+    taken = await hub.claim_outbox(req.id, OTHER, LEASE)
+    assert taken.code is OutcomeCode.CLAIMED and taken.taken_from == RUNNER
+
+
+async def test_active_requests_are_listed_until_done_and_told(hub: RequestService) -> None:
+    req = await new(hub)
+    assert [r.id for r in await hub.list_active()] == [req.id]
+    done = await executed(hub, req, StepOutcome.OK)
+    assert [r.id for r in await hub.list_active()] == [req.id]  # notices left
+    await hub.claim_outbox(req.id, RUNNER, LEASE)
+    await hub.delivered(req.id, RUNNER, len(done.notices), LEASE, message_ts="1.000001")
+    assert await hub.list_active() == []
 
 
 async def test_undo_is_a_new_request_of_a_completed_one(hub: RequestService) -> None:
@@ -484,9 +623,7 @@ async def test_undo_is_a_new_request_of_a_completed_one(hub: RequestService) -> 
         await hub.create(make_plan(), REQUESTER, "C1", "undo", undo_of=req.id)
     with pytest.raises(NotFound):
         await hub.create(make_plan(), REQUESTER, "C1", "undo", undo_of="R-00000000")
-    await hub.approve(req.id, ALICE, Approvers())
-    await hub.start_execution(req.id)
-    await hub.finish(req.id, report(StepOutcome.OK))
+    await executed(hub, req, StepOutcome.OK)
     undo = await hub.create(make_plan(), REQUESTER, "C1", "false alarm", undo_of=req.id.lower())
     assert undo.undo_of == req.id and undo.status is RequestStatus.PENDING
 

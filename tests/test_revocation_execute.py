@@ -99,24 +99,6 @@ async def test_delete_then_rerun_is_skipped(iam: Any, revoker: Revoker) -> None:
     assert again.verification.holds
 
 
-async def test_reset_then_rerun_of_the_same_plan_is_skipped(iam: Any, revoker: Revoker) -> None:
-    key = create_long_term_key(iam, "alice")
-    resets: list[str] = []
-    revoker.clients.iam().meta.events.register(
-        "before-call.iam.ResetServiceSpecificCredential", lambda **_: resets.append("reset")
-    )
-    plan = revoker.plan(await revoker.resolve(key.key), ["reset"])
-    report = await revoker.run(plan)
-    assert report.status == "completed"
-    assert "the new secret was discarded; nobody has it" in report.results[0].message
-    again = await revoker.run(plan)
-    assert outcomes(again.results) == ["skipped"]
-    assert resets == ["reset"]
-    # A new plan is a new approval: it does reset again.
-    await revoker.run(revoker.plan(await revoker.resolve(key.key), ["reset"]))
-    assert resets == ["reset", "reset"]
-
-
 async def test_deny_user_attaches_exactly_the_planned_policy(iam: Any, revoker: Revoker) -> None:
     key = create_long_term_key(iam, "alice")
     plan = revoker.plan(await revoker.resolve(key.key), ["deny_user"])
@@ -432,20 +414,6 @@ async def test_report_times_and_step_logs(
     (line,) = [r.getMessage() for r in caplog.records if r.name == "bot.revocation.executor"]
     assert "UpdateServiceSpecificCredential ok" in line
     assert report.results[0].request_id in line
-
-
-async def test_two_concurrent_runs_of_one_plan_reset_once(iam: Any, revoker: Revoker) -> None:
-    import asyncio
-
-    key = create_long_term_key(iam, "alice")
-    resets: list[str] = []
-    revoker.clients.iam().meta.events.register(
-        "before-call.iam.ResetServiceSpecificCredential", lambda **_: resets.append("reset")
-    )
-    plan = revoker.plan(await revoker.resolve(key.key), ["reset"])
-    first, second = await asyncio.gather(revoker.execute(plan), revoker.execute(plan))
-    assert sorted(outcomes(first) + outcomes(second)) == ["ok", "skipped"]
-    assert resets == ["reset"]
 
 
 async def test_undo_after_a_partial_run_offers_only_what_took_effect(

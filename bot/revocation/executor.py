@@ -8,9 +8,9 @@ no gain. A failure never hides what ran before it; each step reports its own out
 Re-running a plan changes nothing: each step first reads the state it is about to set and is
 reported `skipped` when that state is already there (key already Inactive or deleted, the same
 policy already attached, a later session-revocation time already in place, the policy to remove
-already gone). Reset cannot be checked that way (IAM shows no trace of a reset), so executed
-reset steps are remembered per plan id in this process; across replicas the request store's
-single pending -> approved transition is what keeps a plan from running twice.
+already gone). Reset cannot be checked that way (IAM shows no trace of a reset): the runner
+(`bot.runner`) records in the request store that a reset is being attempted before it calls
+`run_step`, and never runs an attempted reset again.
 
 Reset's new secret never appears in a result, a log line, an exception or a repr: it is held in
 one local variable, then dropped or handed to Secrets Manager, and bot.aws's log filter withholds
@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -52,33 +50,6 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 log = logging.getLogger(__name__)
-
-# (plan_id, step index) of resets claimed or answered by IAM; bounded, oldest forgotten first.
-# A claim is taken before the call so two concurrent runs of one plan cannot both reset.
-_RESET_LEDGER: OrderedDict[tuple[str, int], str | None] = OrderedDict()
-_LEDGER_LOCK = threading.Lock()
-_LEDGER_SIZE = 10_000
-_IN_FLIGHT = "in flight"
-
-
-def _ledger_claim(plan_id: str, index: int) -> tuple[bool, str | None]:
-    """(True, None) when this caller may reset; else (False, the earlier request id)."""
-    with _LEDGER_LOCK:
-        key = (plan_id, index)
-        if key in _RESET_LEDGER:
-            return False, _RESET_LEDGER[key]
-        _RESET_LEDGER[key] = _IN_FLIGHT
-        while len(_RESET_LEDGER) > _LEDGER_SIZE:
-            _RESET_LEDGER.popitem(last=False)
-        return True, None
-
-
-def _ledger_settle(plan_id: str, index: int, request_id: str | None, *, done: bool) -> None:
-    with _LEDGER_LOCK:
-        if done:
-            _RESET_LEDGER[(plan_id, index)] = request_id
-        else:
-            _RESET_LEDGER.pop((plan_id, index), None)
 
 
 @dataclass(frozen=True)
@@ -191,27 +162,13 @@ class _Step:
 
     def _reset(self) -> _Outcome:
         cid, user = self.p["ServiceSpecificCredentialId"], self.p["UserName"]
-        claimed, earlier_rid = _ledger_claim(self.plan.plan_id, self.index)
-        if not claimed:
-            return _Outcome(
-                StepOutcome.SKIPPED,
-                f"Key {cid} was already reset by this plan; not reset again.",
-                None if earlier_rid == _IN_FLIGHT else earlier_rid,
-            )
-        try:
-            _, status = self._current()
-            if status is None:
-                _ledger_settle(self.plan.plan_id, self.index, None, done=False)
-                return _skip(f"Key {cid} no longer exists; the leaked secret cannot be used.")
-            if status == "Expired":
-                _ledger_settle(self.plan.plan_id, self.index, None, done=False)
-                return _skip(f"Key {cid} has expired; it cannot be reset and cannot be used.")
-            answer: Any = self.iam.reset_service_specific_credential(**self.p)
-        except BaseException:
-            _ledger_settle(self.plan.plan_id, self.index, None, done=False)
-            raise
+        _, status = self._current()
+        if status is None:
+            return _skip(f"Key {cid} no longer exists; the leaked secret cannot be used.")
+        if status == "Expired":
+            return _skip(f"Key {cid} has expired; it cannot be reset and cannot be used.")
+        answer: Any = self.iam.reset_service_specific_credential(**self.p)
         rid = request_id_of(answer)
-        _ledger_settle(self.plan.plan_id, self.index, rid, done=True)
         fresh = answer.get("ServiceSpecificCredential") or {}
         secret = fresh.get("ServiceCredentialSecret") or fresh.get("ServicePassword")
         # Drop every other reference to the response, which holds the secret too.
@@ -394,41 +351,50 @@ def _caller_arn(clients: AwsClients, account: str | None, request_id: str | None
         return None
 
 
+def run_step(
+    clients: AwsClients, plan: RevocationPlan, index: int, *, request_id: str | None = None
+) -> StepResult:
+    """Run step `index` of `plan` (blocking: call it off the event loop). Every failure becomes
+    the step's result, in plain words with IAM's error code and request id."""
+    step = plan.steps[index]
+    try:
+        out = _Step(clients, plan, index, step, request_id).run()
+    except Exception as exc:
+        e = explain(
+            exc,
+            operation=step.operation,
+            resource=_resource(step),
+            caller_arn=_caller_arn(clients, plan.target.account, request_id),
+        )
+        out = _Outcome(StepOutcome.ERROR, e.message, e.request_id, e.code)
+    result = StepResult(
+        index=index,
+        operation=step.operation,
+        outcome=out.outcome,
+        message=out.message,
+        error_code=out.error_code,
+        request_id=out.request_id,
+        action=step.action,
+        secret_arn=out.secret_arn,
+    )
+    log.info(
+        "revocation step %d %s %s: %s%s",
+        index,
+        step.operation,
+        result.outcome.value,
+        result.error_code or "ok",
+        f" (request id {result.request_id})" if result.request_id else "",
+    )
+    return result
+
+
 def execute_sync(
     clients: AwsClients, plan: RevocationPlan, *, request_id: str | None = None
 ) -> tuple[StepResult, ...]:
-    results: list[StepResult] = []
-    for index, step in enumerate(plan.steps):
-        try:
-            out = _Step(clients, plan, index, step, request_id).run()
-        except Exception as exc:  # every failure becomes this step's result; the rest still run
-            e = explain(
-                exc,
-                operation=step.operation,
-                resource=_resource(step),
-                caller_arn=_caller_arn(clients, plan.target.account, request_id),
-            )
-            out = _Outcome(StepOutcome.ERROR, e.message, e.request_id, e.code)
-        result = StepResult(
-            index=index,
-            operation=step.operation,
-            outcome=out.outcome,
-            message=out.message,
-            error_code=out.error_code,
-            request_id=out.request_id,
-            action=step.action,
-            secret_arn=out.secret_arn,
-        )
-        log.info(
-            "revocation step %d %s %s: %s%s",
-            index,
-            step.operation,
-            result.outcome.value,
-            result.error_code or "ok",
-            f" (request id {result.request_id})" if result.request_id else "",
-        )
-        results.append(result)
-    return tuple(results)
+    """Every step of `plan` in order, each even when an earlier one failed."""
+    return tuple(
+        run_step(clients, plan, index, request_id=request_id) for index in range(len(plan.steps))
+    )
 
 
 async def execute(

@@ -277,6 +277,10 @@ class Verification(Frozen):
         return all(c.holds for c in self.checks)
 
 
+# The error code of a step whose call may or may not have been made (its run was interrupted).
+OUTCOME_UNKNOWN = "OutcomeUnknown"
+
+
 class ExecutionReport(Frozen):
     results: tuple[StepResult, ...]
     verification: Verification
@@ -285,10 +289,11 @@ class ExecutionReport(Frozen):
 
     @property
     def status(self) -> str:
-        """completed | partial | failed, from what ran and what verification saw."""
+        """completed | partial | failed, from what ran and what verification saw. A step whose
+        outcome is unknown may have taken effect: never "failed", never "completed"."""
         ok = [r for r in self.results if r.outcome is not StepOutcome.ERROR]
         if len(ok) == len(self.results) and self.verification.holds:
             return "completed"
-        if ok:
+        if ok or any(r.error_code == OUTCOME_UNKNOWN for r in self.results):
             return "partial"
         return "failed"

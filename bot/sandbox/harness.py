@@ -106,11 +106,14 @@ async def sandbox(
             client = AsyncWebClient(token=api.bot_token, base_url=api.base_url, session=session)
             app = build_app(services, client=client)
             try:
-                async with running(app, "127.0.0.1", 0) as port:
-                    url = f"http://127.0.0.1:{port}/slack/events"
-                    async with SlackDriver(url, signing_secret, api) as driver:
-                        yield Sandbox(api, driver, app, services, config, url)
+                async with app.workers():
+                    try:
+                        async with running(app, "127.0.0.1", 0) as port:
+                            url = f"http://127.0.0.1:{port}/slack/events"
+                            async with SlackDriver(url, signing_secret, api) as driver:
+                                yield Sandbox(api, driver, app, services, config, url)
+                    finally:
+                        # As serve does: what was acked finishes before the workers stop.
+                        await app.settle()
             finally:
-                # As serve does: what was acked finishes before the store closes.
-                await app.settle()
                 await services.store.close()

@@ -86,7 +86,7 @@ __all__ = [
 # Form-encoded callers send these as JSON strings; JSON callers send them as objects.
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 
-BOT_SCOPES = "commands,chat:write,users:read,usergroups:read"
+BOT_SCOPES = "commands,chat:write,users:read,usergroups:read,channels:history,groups:history"
 # response_url refusals Slack answers with 404; any other error there is a 400.
 _URL_ERRORS = frozenset({"invalid_url", "expired_url", "used_url"})
 
@@ -144,7 +144,11 @@ class SlackApiStandIn(SlackWorkspace):
             "users.info": self.users_info,
             "usergroups.users.list": self.usergroups_users_list,
             "conversations.info": self.conversations_info,
+            "conversations.history": self.conversations_history,
+            "conversations.replies": self.conversations_replies,
         }
+        # An outage: every Web API call answers this HTTP status until `restore()`.
+        self._outage_status: int | None = None
         # Socket Mode: apps.connections.open (app-level token) and the /link/ websocket.
         self.socket = SocketModeStandIn(self)
         self._methods["apps.connections.open"] = self.socket.connections_open
@@ -170,7 +174,8 @@ class SlackApiStandIn(SlackWorkspace):
         self.socket.mount(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, 0)
+        # The same port again after `refuse_connections()`, so clients find it when it is back.
+        site = web.TCPSite(self._runner, self._host, self._port or 0)
         await site.start()
         self._port = int(self._runner.addresses[0][1])
 
@@ -180,6 +185,25 @@ class SlackApiStandIn(SlackWorkspace):
             await self._runner.cleanup()
             self._runner = None
         self.cancel_waiters()
+
+    # ------------------------------------------------------------------ outages
+
+    def answer_every_call(self, status: int) -> None:
+        """Slack is having an incident: every Web API call answers HTTP `status` (503...) with
+        no `ok` body, and does nothing, until `restore()`. Calls are still recorded."""
+        self._outage_status = status
+
+    async def refuse_connections(self) -> None:
+        """Slack is unreachable: nothing listens on the port until `restore()`."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def restore(self) -> None:
+        """The end of an outage: calls are answered again, on the same port."""
+        self._outage_status = None
+        if self._runner is None and self._port is not None:
+            await self.start()
 
     @property
     def url(self) -> str:
@@ -211,6 +235,8 @@ class SlackApiStandIn(SlackWorkspace):
         self, method: str, params: JsonDict, token: object
     ) -> tuple[int, JsonDict, dict[str, str]]:
         headers = {"X-OAuth-Scopes": BOT_SCOPES, "X-Accepted-OAuth-Scopes": ""}
+        if self._outage_status is not None:
+            return self._outage_status, {"ok": False, "error": "service_unavailable"}, headers
         handler = self._methods.get(method)
         if handler is None:
             return 404, {"ok": False, "error": "unknown_method", "req_method": method}, headers

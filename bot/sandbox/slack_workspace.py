@@ -151,12 +151,13 @@ class Message:
     edited_ts: str | None = None
     deleted: bool = False
     history: list[JsonDict] = field(default_factory=list)
+    metadata: JsonDict | None = None  # chat.postMessage's `metadata` (event_type, event_payload)
 
     @property
     def is_reply(self) -> bool:
         return self.thread_ts is not None and self.thread_ts != self.ts
 
-    def to_api(self, team_id: str) -> JsonDict:
+    def to_api(self, team_id: str, *, with_metadata: bool = False) -> JsonDict:
         out: JsonDict = {
             "type": "message",
             "user": self.user,
@@ -175,6 +176,8 @@ class Message:
             out["thread_ts"] = self.thread_ts
         if self.edited_ts:
             out["edited"] = {"user": self.user, "ts": self.edited_ts}
+        if with_metadata and self.metadata is not None:
+            out["metadata"] = copy.deepcopy(self.metadata)
         return out
 
 
@@ -771,6 +774,7 @@ class SlackWorkspace:
         if len(text) > MAX_MESSAGE_TEXT:
             raise SlackError("msg_too_long")
         self._validate_blocks(blocks, MAX_MESSAGE_BLOCKS)
+        metadata = _metadata_param(params)
         thread_ts = params.get("thread_ts")
         # An unknown thread_ts is accepted and the reply is then visible nowhere, as in Slack.
         msg = self._post(
@@ -780,6 +784,7 @@ class SlackWorkspace:
             attachments,
             str(thread_ts) if thread_ts else None,
         )
+        msg.metadata = metadata
         return {"channel": channel, "ts": msg.ts, "message": msg.to_api(self.team_id)}
 
     def chat_update(self, params: JsonDict) -> JsonDict:
@@ -1008,6 +1013,36 @@ class SlackWorkspace:
             raise SlackError("no_such_subteam")
         return {"users": list(group)}
 
+    def conversations_history(self, params: JsonDict) -> JsonDict:
+        """Top-level messages, newest first, between `oldest` and `latest` (exclusive), as
+        Slack pages them; `include_all_metadata` adds each message's metadata."""
+        channel = self._ensure_channel(params.get("channel"))
+        found = [m for m in self._messages.get(channel, []) if not m.is_reply and not m.deleted]
+        return self._page(list(reversed(_between(found, params))), params)
+
+    def conversations_replies(self, params: JsonDict) -> JsonDict:
+        """A thread: its parent then its replies, oldest first, as Slack pages them."""
+        channel = self._ensure_channel(params.get("channel"))
+        ts = self._require(params, "ts")
+        parent = self.message(channel, ts)
+        if parent is None:
+            raise SlackError("thread_not_found")
+        return self._page([parent, *_between(self.thread(channel, ts), params)], params)
+
+    def _page(self, found: list[Message], params: JsonDict) -> JsonDict:
+        limit = int(params.get("limit") or 100)
+        if not 1 <= limit <= 1000:
+            raise SlackError("invalid_limit")
+        start = int(params.get("cursor") or 0)
+        page = found[start : start + limit]
+        with_metadata = _truthy(params.get("include_all_metadata"))
+        more = start + limit < len(found)
+        return {
+            "messages": [m.to_api(self.team_id, with_metadata=with_metadata) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
     def conversations_info(self, params: JsonDict) -> JsonDict:
         channel = self._channels[self._ensure_channel(params.get("channel"))]
         return {
@@ -1053,6 +1088,25 @@ class SlackWorkspace:
 
 
 # ---------------------------------------------------------------------- module helpers
+
+
+def _metadata_param(params: JsonDict) -> JsonDict | None:
+    metadata = params.get("metadata")
+    if metadata is None or metadata == "":
+        return None
+    if (
+        not isinstance(metadata, dict)
+        or not isinstance(metadata.get("event_type"), str)
+        or not isinstance(metadata.get("event_payload"), dict)
+    ):
+        raise SlackError("invalid_metadata_format")
+    return copy.deepcopy(metadata)
+
+
+def _between(messages: list[Message], params: JsonDict) -> list[Message]:
+    oldest = float(params.get("oldest") or 0)
+    latest = float(params.get("latest") or "inf")
+    return [m for m in messages if oldest < float(m.ts) < latest]
 
 
 def _list_param(params: JsonDict, name: str) -> list[JsonDict]:

@@ -36,6 +36,12 @@ class RequestStore(Protocol):
 
     async def list_pending(self) -> list[RevocationRequest]: ...
 
+    async def list_active(self) -> list[RevocationRequest]:
+        """Requests with work left (`RevocationRequest.is_active`), oldest first: what runners
+        and outbox drainers look through. DynamoDB's index behind it may lag a write by a moment;
+        the compare-and-set that claims the work is what decides."""
+        ...
+
     async def list_recent(
         self, target: str | None = None, limit: int = 20
     ) -> list[RevocationRequest]:

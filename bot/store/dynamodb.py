@@ -185,6 +185,9 @@ class DynamoDbStore:
     async def list_pending(self) -> list[RevocationRequest]:
         return await self._query_index("pending", "pending", "1", newest_first=False, limit=None)
 
+    async def list_active(self) -> list[RevocationRequest]:
+        return await self._query_index("active", "active", "1", newest_first=False, limit=None)
+
     async def list_recent(
         self, target: str | None = None, limit: int = 20
     ) -> list[RevocationRequest]:
@@ -283,6 +286,8 @@ def _request_item(request: RevocationRequest) -> dict[str, AttributeValueTypeDef
     }
     if request.status is RequestStatus.PENDING:
         item["pending"] = {"S": "1"}
+    if request.is_active:
+        item["active"] = {"S": "1"}
     if (target := target_key(request)) is not None:
         item["target"] = {"S": target}
     return item

@@ -7,6 +7,9 @@ table with it.
     pk = request id, sk = "event#<seq>"      one audit event: body (its canonical JSON line)
 
     GSI pending   (pending, created_at)  sparse: only pending requests carry `pending`
+    GSI active    (active, created_at)   sparse: requests with work left (undecided, running, or
+                                         notices not yet delivered to Slack): runners' and
+                                         outbox drainers' work list
     GSI by_target (target, created_at)   `list <user-or-role>`
     GSI recent    (kind, created_at)     `list` without a name (requests are few: one partition)
 """
@@ -17,10 +20,10 @@ from typing import Any
 
 from bot.errors import RevokerError
 
-ATTRIBUTES = ("pk", "sk", "pending", "target", "kind", "created_at")
+ATTRIBUTES = ("pk", "sk", "pending", "active", "target", "kind", "created_at")
 KEY_SCHEMA = (("pk", "HASH"), ("sk", "RANGE"))
 # Index name -> its hash key; every index sorts on created_at and carries the body.
-INDEXES = {"pending": "pending", "by_target": "target", "recent": "kind"}
+INDEXES = {"pending": "pending", "active": "active", "by_target": "target", "recent": "kind"}
 INDEX_SORT_KEY = "created_at"
 INDEX_ATTRIBUTES = ("body",)
 

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS requests (
     status     TEXT NOT NULL,
     target     TEXT,
     created_at TEXT NOT NULL,
-    body       TEXT NOT NULL
+    body       TEXT NOT NULL,
+    active     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS requests_status ON requests (status);
 CREATE INDEX IF NOT EXISTS requests_target ON requests (target, created_at);
@@ -53,6 +54,7 @@ class SqliteStore:
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            _add_active_column(self._db)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def locked() -> T:
@@ -68,8 +70,8 @@ class SqliteStore:
 
         def write(db: sqlite3.Connection) -> bool:
             db.execute(
-                "INSERT INTO requests (id, version, status, target, created_at, body)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO requests (id, version, status, target, created_at, body, active)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     request.id,
                     request.version,
@@ -77,6 +79,7 @@ class SqliteStore:
                     target_key(request),
                     sortable_time(request.created_at),
                     request.model_dump_json(),
+                    int(request.is_active),
                 ),
             )
             _insert_events(db, events)
@@ -102,13 +105,14 @@ class SqliteStore:
 
         def write(db: sqlite3.Connection) -> bool:
             cur = db.execute(
-                "UPDATE requests SET version = ?, status = ?, target = ?, body = ?"
+                "UPDATE requests SET version = ?, status = ?, target = ?, body = ?, active = ?"
                 " WHERE id = ? AND version = ? AND status = ?",
                 (
                     new.version,
                     new.status.value,
                     target_key(new),
                     new.model_dump_json(),
+                    int(new.is_active),
                     old.id,
                     old.version,
                     old.status.value,
@@ -125,6 +129,11 @@ class SqliteStore:
         return await self._select(
             "SELECT body FROM requests WHERE status = ? ORDER BY created_at",
             (RequestStatus.PENDING.value,),
+        )
+
+    async def list_active(self) -> list[RevocationRequest]:
+        return await self._select(
+            "SELECT body FROM requests WHERE active = 1 ORDER BY created_at", ()
         )
 
     async def list_recent(
@@ -175,6 +184,18 @@ class SqliteStore:
 
     async def close(self) -> None:
         await self._run(lambda db: db.close())
+
+
+def _add_active_column(db: sqlite3.Connection) -> None:
+    """Files made before requests had an outbox and a runner lack `active`: add it, marking the
+    requests that were still undecided or running, so a runner finds them after the upgrade."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
+    if "active" not in columns:
+        db.execute("ALTER TABLE requests ADD COLUMN active INTEGER NOT NULL DEFAULT 0")
+        db.execute(
+            "UPDATE requests SET active = 1 WHERE status IN ('pending', 'approved', 'executing')"
+        )
+    db.execute("CREATE INDEX IF NOT EXISTS requests_active ON requests (active, created_at)")
 
 
 def _atomically(db: sqlite3.Connection, body: Callable[[], bool]) -> bool:

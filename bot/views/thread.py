@@ -221,6 +221,17 @@ def expired_reply(at: datetime) -> Rendered:
     return [_section(line)], "Expired without approval."
 
 
+def interrupted_reply(lost: datetime, resumed: datetime) -> Rendered:
+    """A runner died mid-plan and another took over: said before the steps it goes on with."""
+    line = (
+        f":warning: *The run was interrupted*: the process carrying it out stopped answering "
+        f"(last heard of until {slack_date(lost)}). Resumed at {slack_date(resumed)}: steps "
+        "already recorded are not run again; the others first read IAM and change only what is "
+        "not yet in place."
+    )
+    return [_section(line)], "The run was interrupted and has been resumed."
+
+
 def undo_requested_reply(user_id: str, undo_request_id: str) -> Rendered:
     who = user_mention(user_id)
     line = (

@@ -82,6 +82,13 @@ async def wait_final(sb: Sandbox, message: Message, wait: float = 15.0) -> Messa
     return await sb.api.wait_for(final, timeout=wait, what="final status")
 
 
+async def delivered(sb: Sandbox, wait: float = 10.0) -> None:
+    """Once the outbox has delivered what the app has written so far (the channel is told of
+    every change asynchronously, after the click that made it was answered)."""
+    assert sb.app.outbox is not None
+    assert await sb.app.outbox.flush(within=wait), "the outbox did not drain"
+
+
 # --- buttons and the thread (test_actions.py, test_execution.py) ---------------------------------
 
 

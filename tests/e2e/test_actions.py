@@ -21,6 +21,7 @@ from slack_flow import (
     action_ids,
     click,
     current,
+    delivered,
     newest_request,
     open_modal,
     request_for_key,
@@ -438,6 +439,7 @@ async def test_approve_after_the_ttl_says_expired(timed: tuple[Sandbox, Clock]) 
     said = await told_privately(sb, APPROVER)
 
     assert "This request expired at" in said and "nothing was changed in IAM" in said
+    await delivered(sb)
     final = current(sb, message)
     assert action_ids(final) == [] and ": expired." in final.text
     assert "Expired without approval." in thread_texts(sb, message)
@@ -454,6 +456,7 @@ async def test_expiry_sweep_ends_due_requests_only(timed: tuple[Sandbox, Clock])
     clock.now += timedelta(minutes=31)
 
     assert await sb.app.expire_due() == 1
+    await delivered(sb)
 
     assert action_ids(current(sb, old)) == [] and ": expired." in current(sb, old).text
     assert thread_texts(sb, old)[-1] == "Expired without approval."

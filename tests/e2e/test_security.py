@@ -418,7 +418,7 @@ async def test_leaked_key_reaches_no_slack_call_log_line_or_database_row(
     # Positive controls: each place was searched and holds the flow, identified by fingerprint.
     assert leak.fingerprint in slack and leak.fingerprint in stored
     assert req.id in stored and req.id in served.getvalue()
-    assert {"request posted", "request finished: completed"} <= {
+    assert {"request created", "request finished: completed"} <= {
         r.getMessage() for r in caplog.records
     }
     assert sb.api.calls("views.update") or kind == "short_term"
