@@ -11,13 +11,18 @@ import pytest
 from conftest import T0, clean_aws_env, make_request
 from moto import mock_aws
 
-from bot.audit import EventType, new_event
+from bot.audit import EventType, new_event, verify_lines
 from bot.errors import InvalidInput
 from bot.requests import (
     Approval,
+    Lease,
+    Notice,
+    NoticeKind,
     RequestStatus,
     advance,
 )
+from bot.revocation.model import Action, StepOutcome, StepResult
+from bot.revocation.planner import undo_actions
 from bot.sandbox import dynamodb
 from bot.store import RequestStore, open_store
 from bot.store.dynamodb import DynamoDbStore
@@ -285,9 +290,108 @@ async def test_store_init_creates_the_table_once_even_when_two_run_at_once(
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {
         "pending",
+        "active",
         "by_target",
         "recent",
     }
     req = make_request()
     assert await first.create(req)
     assert await second.get(req.id) == req
+
+
+# --- what the compare-and-set must check, whatever else changes -----------------------------------
+
+
+async def test_a_stale_write_is_refused_even_when_the_status_is_the_same(
+    store: RequestStore,
+) -> None:
+    """Approvals 1 of 2, lease renewals and step records keep the status: only the version
+    tells a stale write from a current one."""
+    req = make_request()
+    await store.create(req)
+    one = advance(req, approvals=(Approval(user_id="U_A", at=T0),))
+    assert await store.compare_and_set(req, one)
+    other = advance(req, approvals=(Approval(user_id="U_B", at=T0),))
+    assert other.status is req.status
+    assert not await store.compare_and_set(req, other)
+    got = await store.get(req.id)
+    assert got is not None and got.approved_by == ("U_A",) and got.version == one.version
+
+
+async def test_the_lease_and_the_outbox_ride_in_one_conditional_write(store: RequestStore) -> None:
+    req = make_request()
+    await store.create(req)
+    approved = advance(req, RequestStatus.APPROVED, decided_by="U_A", decided_at=T0)
+    assert await store.compare_and_set(req, approved)
+    lease = Lease(owner="runner-a", expires_at=T0 + timedelta(seconds=30))
+    claimed = advance(
+        approved,
+        RequestStatus.EXECUTING,
+        lease=lease,
+        notices=(Notice(seq=1, kind=NoticeKind.REQUEST),),
+    )
+    started = new_event(None, req.id, EventType.EXECUTION_STARTED, "system", T0, {})
+    assert await store.compare_and_set(approved, claimed, [started])
+    # A second runner read `approved` too, and loses: nothing of its claim is written.
+    theirs = lease.model_copy(update={"owner": "b"})
+    rival = advance(approved, RequestStatus.EXECUTING, lease=theirs)
+    assert not await store.compare_and_set(approved, rival, [started])
+    # Same status, another holder's renewal from a stale read: refused by the version alone.
+    renewed = advance(claimed, lease=lease.model_copy(update={"expires_at": T0 + timedelta(1)}))
+    stale = advance(claimed, lease=theirs)
+    assert await store.compare_and_set(claimed, renewed)
+    assert not await store.compare_and_set(claimed, stale)
+    got = await store.get(req.id)
+    assert got is not None and got.lease == renewed.lease and got.notices == claimed.notices
+    assert [e.type for e in await store.events(req.id)] == [EventType.EXECUTION_STARTED]
+
+
+async def test_requests_with_work_left_are_listed_active(store: RequestStore) -> None:
+    pending = make_request(created_at=T0)
+    running = make_request(user="bob", created_at=T0 + timedelta(seconds=1))
+    untold = make_request(user="carol", created_at=T0 + timedelta(seconds=2))
+    settled = make_request(user="dave", created_at=T0 + timedelta(seconds=3))
+    for r in (pending, running, untold, settled):
+        await store.create(r)
+    await store.compare_and_set(running, advance(running, RequestStatus.CANCELLED))
+    await store.compare_and_set(settled, advance(settled, RequestStatus.CANCELLED))
+    notice = Notice(seq=1, kind=NoticeKind.CANCELLED)
+    told = advance(untold, RequestStatus.CANCELLED, notices=(notice,))
+    assert await store.compare_and_set(untold, told)
+    assert [r.id for r in await store.list_active()] == [pending.id, untold.id]
+    assert await store.compare_and_set(told, advance(told, delivered=1))
+    assert [r.id for r in await store.list_active()] == [pending.id]
+
+
+async def test_a_rewritten_event_relinked_into_its_chain_is_detected(store: RequestStore) -> None:
+    """Each event's hash covers the hash before it: rewriting an event (and recomputing its
+    hash) breaks the next one even when that one's `prev` is relinked to the new hash."""
+    req = make_request()
+    first = new_event(None, req.id, EventType.REQUESTED, "U_REQ", T0, {"reason": "INC-1"})
+    second = new_event(first, req.id, EventType.APPROVED, "U_A", T0, {"approvals": 1})
+    third = new_event(second, req.id, EventType.EXECUTION_STARTED, "system", T0, {})
+    await store.create(req, [first, second, third])
+    stored_events = await store.events(req.id)
+    assert verify_lines(e.line() for e in stored_events) == []
+
+    forged = new_event(stored_events[0], req.id, EventType.APPROVED, "U_MALLORY", T0, {})
+    relinked = stored_events[2].model_copy(update={"prev": forged.hash})
+    lines = [stored_events[0].line(), forged.line(), relinked.line()]
+    assert verify_lines(lines) != []
+
+
+async def test_a_completed_delete_offers_no_undo(store: RequestStore) -> None:
+    """A deleted key is gone for good: no request that only deleted offers an Undo, whatever
+    its results say."""
+    req = make_request()
+    step = req.plan.steps[0].model_copy(
+        update={"action": Action.DELETE, "operation": "DeleteServiceSpecificCredential"}
+    )
+    plan = req.plan.model_copy(update={"actions": (Action.DELETE,), "steps": (step,)})
+    deleted = req.model_copy(update={"plan": plan})
+    await store.create(deleted)
+    got = await store.get(deleted.id)
+    assert got is not None
+    ok = StepResult(index=0, operation=step.operation, outcome=StepOutcome.OK, message="deleted")
+    assert undo_actions(got.plan) == ()
+    assert undo_actions(got.plan, [ok]) == ()
