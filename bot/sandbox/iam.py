@@ -544,9 +544,13 @@ def inject_error(
 
 
 def clear_faults() -> None:
-    """Forget every injected error."""
+    """Forget every injected error, release every hold and zero the call counts."""
     with _LOCK:
         _FAULTS.clear()
+        holds = list(_HOLDS)
+        _SEEN.clear()
+    for held in holds:
+        held.release()
 
 
 def faults() -> list[Fault]:
@@ -589,8 +593,57 @@ def _error_document(service: str, fault: Fault, request_id: str) -> str:
 _JSON_SERVICES = frozenset({"cloudtrail"})
 
 
+class Hold:
+    """Calls of one operation wait, inside IAM, until `release()`: an IAM call in flight for as
+    long as a test needs (to kill the process that made it, say). The call then goes on and
+    changes IAM as usual, whether or not its caller is still there to read the answer."""
+
+    def __init__(self, operation: str, timeout: float) -> None:
+        self.operation = operation
+        self.timeout = timeout
+        self.entered = threading.Event()  # set when the first held call arrives
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        self._released.set()
+        with _LOCK:
+            if self in _HOLDS:
+                _HOLDS.remove(self)
+
+    def wait_here(self) -> None:
+        self.entered.set()
+        self._released.wait(self.timeout)
+
+
+_HOLDS: list[Hold] = []
+_SEEN: dict[str, int] = {}  # operation -> calls IAM/STS received, faults and holds included
+
+
+def hold(operation: str, *, timeout: float = 120.0) -> Hold:
+    """Hold every call of `operation` in IAM (or STS) until the returned hold is released (or
+    `timeout` seconds pass, so a forgotten hold cannot hang a server)."""
+    install()
+    held = Hold(operation, timeout)
+    with _LOCK:
+        _HOLDS.append(held)
+    return held
+
+
+def seen(operation: str) -> int:
+    """How many calls of `operation` IAM (or STS) has received since the last reset, as its own
+    request log would count them: what the caller did, whatever became of the answers."""
+    with _LOCK:
+        return _SEEN.get(operation, 0)
+
+
 def _wrap_call_action(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def call_action(self: Any) -> Any:
+        action = self._get_action()
+        with _LOCK:
+            _SEEN[action] = _SEEN.get(action, 0) + 1
+            held = next((h for h in _HOLDS if h.operation == action), None)
+        if held is not None:
+            held.wait_here()
         fault = _take_fault(self)
         if fault is None:
             return original(self)

@@ -11,10 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 
 import aiohttp
 from conftest import boto_session, create_long_term_key
+from processes import START_TIMEOUT, LogTail, free_port, serve_command
 
 from bot.sandbox.harness import APPROVER, APPROVER_GROUP, CHANNEL, REQUESTER, workspace
 from bot.sandbox.slack_api import Message, SlackApiStandIn
@@ -30,56 +28,7 @@ from bot.sandbox.slack_socket import Connection
 from bot.views import ids
 
 READY = "serving in Socket Mode"
-START_TIMEOUT = 60.0  # a cold interpreter importing boto3, Bolt and SQLAlchemy on a busy machine
 STOP_TIMEOUT = 15.0  # a stop finishes well within handlers.app.STOP_GRACE_SECONDS (20 s)
-
-
-class LogTail:
-    """The app's stderr (JSON log lines), read as it comes; waits are on lines, not on time."""
-
-    def __init__(self, stream: asyncio.StreamReader) -> None:
-        self.lines: list[str] = []
-        self.eof = False
-        self._changed = asyncio.Condition()
-        self._reader = asyncio.create_task(self._read(stream))
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            async with self._changed:
-                self.lines.append(line.decode(errors="replace").rstrip("\n"))
-                self._changed.notify_all()
-        async with self._changed:
-            self.eof = True
-            self._changed.notify_all()
-
-    def messages(self) -> list[str]:
-        out = []
-        for line in self.lines:
-            try:
-                out.append(str(json.loads(line).get("message", line)))
-            except json.JSONDecodeError:
-                out.append(line)
-        return out
-
-    async def wait_for(self, text: str, timeout: float = START_TIMEOUT) -> str:  # noqa: ASYNC109
-        def found() -> str | None:
-            return next((m for m in self.messages() if text in m), None)
-
-        try:
-            async with asyncio.timeout(timeout), self._changed:
-                await self._changed.wait_for(lambda: found() is not None or self.eof)
-        except TimeoutError:
-            raise AssertionError(self._report(f"no log line {text!r} in {timeout}s")) from None
-        line = found()
-        if line is None:
-            raise AssertionError(self._report(f"the app exited before logging {text!r}"))
-        return line
-
-    def _report(self, what: str) -> str:
-        return what + "; the app logged:\n" + "\n".join(self.lines[-30:])
-
-    async def finish(self) -> None:
-        await self._reader
 
 
 @dataclass
@@ -103,24 +52,12 @@ class Served:
         return await self.proc.wait()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _command() -> list[str]:
-    script = shutil.which("bedrock-revoker", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "bot"]
-
-
 @contextlib.asynccontextmanager
 async def serving(
     api: SlackApiStandIn, tmp_path: Path, aws_url: str, **overrides: str
 ) -> AsyncIterator[Served]:
     """`bedrock-revoker serve` in Socket Mode against `api`; the caller waits for readiness."""
-    port = _free_port()
+    port = free_port()
     keep = ("PATH", "HOME", "LANG", "SYSTEMROOT")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(
@@ -145,7 +82,7 @@ async def serving(
         }
     )
     proc = await asyncio.create_subprocess_exec(
-        *_command(),
+        *serve_command(),
         "serve",
         env=env,
         cwd=tmp_path,
