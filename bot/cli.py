@@ -444,27 +444,28 @@ def _add_audit(subparsers: Subparsers) -> None:
 
     verify = actions.add_parser(
         "verify",
-        help="check the hash chains of an export",
+        help="check the hash chains of the store at REVOKER_DATABASE_URL, or of an export",
         description=(
-            "Read exported JSON lines and check every request's hash chain: an edited, "
-            "dropped or reordered event is reported. Dropping a chain's last events cannot be "
-            "detected this way; compare with an earlier export for that."
+            "Check every request's hash chain: an edited, dropped or reordered event is "
+            "reported, naming the first broken event and its request. With no FILE, the events "
+            "are read from the store at REVOKER_DATABASE_URL; with FILE (- for stdin), from an "
+            "export. Dropping a chain's last events cannot be detected this way; compare with "
+            "an earlier export for that."
         ),
     )
     verify.add_argument(
-        "file", nargs="?", default="-", metavar="FILE", help="an export; - or nothing for stdin"
+        "file",
+        nargs="?",
+        default=None,
+        metavar="FILE",
+        help="an export to check instead of the store; - for stdin",
     )
     verify.set_defaults(handler=audit_verify)
 
 
 def audit_export(args: argparse.Namespace) -> int:
-    import asyncio
-    from pathlib import Path
 
-    from bot.audit import export_lines
-    from bot.doctor import sqlite_file
     from bot.requests import normalize_request_id
-    from bot.services import open_configured_store
 
     request_id: str | None = None
     if args.request is not None:
@@ -480,12 +481,32 @@ def audit_export(args: argparse.Namespace) -> int:
                 "--since is not a date or an ISO-8601 time with a timezone "
                 "(e.g. 2025-01-31 or 2025-01-31T12:00:00Z)"
             )
+    lines = _stored_lines(request_id, since)
+    if isinstance(lines, int):
+        return lines
+    if request_id is not None and not lines:
+        return _error(f"no audit events for {request_id}", EXIT_FAILED)
+    for line in lines:
+        print(line)
+    return EXIT_OK
+
+
+def _stored_lines(request_id: str | None = None, since: datetime | None = None) -> list[str] | int:
+    """The audit events of the store at REVOKER_DATABASE_URL as exported lines, or the exit
+    code after saying why they could not be read."""
+    import asyncio
+    from pathlib import Path
+
+    from bot.audit import export_lines
+    from bot.doctor import sqlite_file
+    from bot.services import open_configured_store
+
     try:
         settings = load_settings()
     except SettingsError as err:
         return _error(str(err))
     path = sqlite_file(settings.database_url)
-    # Opening a SQLite path creates the file; an export must not conjure an empty log from a typo.
+    # Opening a SQLite path creates the file; a read must not conjure an empty log from a typo.
     if path and path != ":memory:" and not Path(path).exists():
         return _error(f"REVOKER_DATABASE_URL names {path}, which does not exist", EXIT_FAILED)
     try:
@@ -493,23 +514,18 @@ def audit_export(args: argparse.Namespace) -> int:
     except RevokerError as err:
         return _error(err.message)
 
-    async def export() -> list[str]:
+    async def read() -> list[str]:
         try:
             return await export_lines(store, request_id, since)
         finally:
             await store.close()
 
     try:
-        lines = asyncio.run(export())
+        return asyncio.run(read())
     except RevokerError as err:  # the DynamoDB table does not exist: says to run store init
         return _error(err.message, EXIT_FAILED)
     except Exception as exc:  # the store's own errors vary by backend; none carries a secret
         return _error(f"reading the audit log failed ({type(exc).__name__}: {exc})", EXIT_FAILED)
-    if request_id is not None and not lines:
-        return _error(f"no audit events for {request_id}", EXIT_FAILED)
-    for line in lines:
-        print(line)
-    return EXIT_OK
 
 
 def _parse_since(text: str) -> datetime | None:
@@ -526,7 +542,13 @@ def _parse_since(text: str) -> datetime | None:
 def audit_verify(args: argparse.Namespace) -> int:
     from bot.audit import verify_lines
 
-    if args.file == "-":
+    if args.file is None:
+        stored = _stored_lines()
+        if isinstance(stored, int):
+            return stored
+        lines = stored
+        where = "the store"
+    elif args.file == "-":
         stdin_text = _read_stdin("the JSON lines")
         if stdin_text is None:
             return _error("no stdin to read the export from")
@@ -538,17 +560,19 @@ def audit_verify(args: argparse.Namespace) -> int:
                 text = f.read()
         except OSError as err:
             return _error(f"cannot read {args.file}: {err.strerror or type(err).__name__}")
-    lines = text.splitlines()
+    if args.file is not None:
+        lines = text.splitlines()
+        where = "the input"
     events = sum(1 for line in lines if line.strip())
     problems = verify_lines(lines)
     if not events:
-        problems = ["no audit events in the input"]
+        problems = [f"no audit events in {where}"]
     if problems:
         for problem in problems:
             print(problem)
         print(f"FAILED: {len(problems)} problem(s) in {events} events", file=sys.stderr)
         return EXIT_FAILED
-    print(f"ok: {events} events, chain intact")
+    print(f"ok: {events} events in {where}, every chain intact")
     return EXIT_OK
 
 

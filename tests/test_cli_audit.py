@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import sqlite3
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -223,12 +224,11 @@ def test_an_export_piped_into_verify_is_intact(
     seeded: Seeded, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     exported = _export(monkeypatch, capsys)
-    assert run(monkeypatch, capsys, ["audit", "verify"], exported) == (
+    assert run(monkeypatch, capsys, ["audit", "verify", "-"], exported) == (
         0,
-        "ok: 4 events, chain intact\n",
+        "ok: 4 events in the input, every chain intact\n",
         "",
     )
-    assert run(monkeypatch, capsys, ["audit", "verify", "-"], exported)[0] == 0
 
 
 def test_verify_reads_a_file(
@@ -240,16 +240,16 @@ def test_verify_reads_a_file(
     export = tmp_path / "audit.jsonl"
     export.write_text(_export(monkeypatch, capsys), encoding="utf-8")
     code, out, _ = run(monkeypatch, capsys, ["audit", "verify", str(export)])
-    assert (code, out) == (0, "ok: 4 events, chain intact\n")
+    assert (code, out) == (0, "ok: 4 events in the input, every chain intact\n")
 
 
 def test_a_filtered_export_verifies_too(
     seeded: Seeded, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, out, _ = run(monkeypatch, capsys, ["audit", "export", "--since", "2025-03-02"])
-    assert run(monkeypatch, capsys, ["audit", "verify"], out)[:2] == (
+    assert run(monkeypatch, capsys, ["audit", "verify", "-"], out)[:2] == (
         0,
-        "ok: 2 events, chain intact\n",
+        "ok: 2 events in the input, every chain intact\n",
     )
 
 
@@ -260,7 +260,7 @@ def test_an_edited_event_fails_verification(
     edited = json.loads(lines[1])
     edited["actor"] = "U_MALLORY"  # someone rewrites who approved
     lines[1] = json.dumps(edited, sort_keys=True, separators=(",", ":"))
-    code, out, err = run(monkeypatch, capsys, ["audit", "verify"], "\n".join(lines) + "\n")
+    code, out, err = run(monkeypatch, capsys, ["audit", "verify", "-"], "\n".join(lines) + "\n")
     assert code == 1
     assert out == f"line 2: {seeded.approved} event 2 was altered (hash mismatch)\n"
     assert "FAILED: 1 problem(s) in 4 events" in err
@@ -271,7 +271,7 @@ def test_a_dropped_and_a_garbled_line_are_each_reported(
 ) -> None:
     lines = _export(monkeypatch, capsys).splitlines()
     tampered = [lines[1], lines[2], lines[3][:-5]]  # first event of one chain gone, one cut short
-    code, out, _ = run(monkeypatch, capsys, ["audit", "verify"], "\n".join(tampered))
+    code, out, _ = run(monkeypatch, capsys, ["audit", "verify", "-"], "\n".join(tampered))
     assert code == 1
     problems = out.splitlines()
     assert len(problems) == 2
@@ -282,8 +282,68 @@ def test_a_dropped_and_a_garbled_line_are_each_reported(
 def test_verify_of_nothing_is_not_a_pass(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(monkeypatch, capsys, ["audit", "verify"], "\n\n")
+    code, out, _ = run(monkeypatch, capsys, ["audit", "verify", "-"], "\n\n")
     assert (code, out) == (1, "no audit events in the input\n")
+
+
+# --- verify the store itself ---------------------------------------------------------------------
+
+
+def test_verify_with_no_file_checks_the_store_itself(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(monkeypatch, capsys, ["audit", "verify"]) == (
+        0,
+        "ok: 4 events in the store, every chain intact\n",
+        "",
+    )
+
+
+def test_an_event_edited_in_the_store_is_named_with_its_request(
+    seeded: Seeded,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    db = sqlite3.connect(tmp_path / "revoker.db")
+    with db:
+        (body,) = db.execute(
+            "SELECT body FROM audit_events WHERE request_id = ? AND seq = 2", (seeded.approved,)
+        ).fetchone()
+        forged = {**json.loads(body), "actor": "U_MALLORY"}  # someone rewrites who approved
+        db.execute(
+            "UPDATE audit_events SET body = ? WHERE request_id = ? AND seq = 2",
+            (json.dumps(forged), seeded.approved),
+        )
+    db.close()
+    code, out, err = run(monkeypatch, capsys, ["audit", "verify"])
+    assert code == 1
+    assert out == f"line 2: {seeded.approved} event 2 was altered (hash mismatch)\n"
+    assert "FAILED: 1 problem(s) in 4 events" in err
+
+
+def test_verify_of_an_empty_store_is_not_a_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path}/empty.db"
+    asyncio.run(open_store(url).close())
+    monkeypatch.setenv("REVOKER_DATABASE_URL", url)
+    code, out, _ = run(monkeypatch, capsys, ["audit", "verify"])
+    assert (code, out) == (1, "no audit events in the store\n")
+
+
+def test_verify_checks_a_dynamodb_store_directly(
+    moto_aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.store.dynamodb import DynamoDbStore
+
+    DynamoDbStore("revoker-audit").create_table()
+    monkeypatch.setenv("REVOKER_DATABASE_URL", "dynamodb://revoker-audit")
+    asyncio.run(_seed("dynamodb://revoker-audit"))
+    assert run(monkeypatch, capsys, ["audit", "verify"])[:2] == (
+        0,
+        "ok: 4 events in the store, every chain intact\n",
+    )
 
 
 def test_export_from_a_missing_dynamodb_table_names_store_init_and_creates_nothing(

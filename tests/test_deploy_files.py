@@ -29,6 +29,8 @@ import pytest
 import yaml
 from botocore import xform_name
 
+from bot.doctor import REQUIRED_SCOPES
+
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_PATH = ROOT / "deploy" / "iam-policy.json"
 
@@ -515,7 +517,10 @@ def test_manifest_declares_the_command_scopes_and_socket_mode(manifest: dict[str
         "chat:write",
         "users:read",
         "usergroups:read",
+        "channels:history",
+        "groups:history",
     }
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == set(REQUIRED_SCOPES)
     settings = manifest["settings"]
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["socket_mode_enabled"] is True

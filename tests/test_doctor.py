@@ -121,7 +121,8 @@ async def test_a_healthy_deployment_passes_every_check(
     assert "HTTP on 0.0.0.0:3000" in line(lines, "serving")
     assert "workspace Sandbox (T0001) as bot user revoker (U0BOT)" in line(lines, "slack auth")
     assert line(lines, "slack scopes") == (
-        "ok   slack scopes: commands, chat:write, users:read, usergroups:read"
+        "ok   slack scopes: commands, chat:write, users:read, usergroups:read, channels:history, "
+        "groups:history"
     )
     assert line(lines, "slack user group S0APPROVERS") == (
         "ok   slack user group S0APPROVERS: 2 members"
@@ -339,6 +340,8 @@ def test_scopes_come_from_the_response_header() -> None:
     assert doctor.missing_scopes({"X-OAuth-Scopes": "commands, chat:write"}, needed) == [
         "users:read",
         "usergroups:read",
+        "channels:history",
+        "groups:history",
     ]
     assert doctor.missing_scopes({"x-oauth-scopes": ",".join(needed)}, needed) == []
     assert doctor.missing_scopes({"x-oauth-scopes": ["commands,chat:write"]}, ["users:read"]) == [

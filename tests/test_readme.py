@@ -23,7 +23,7 @@ TEST_COMMAND = (
     "python3 -m venv .venv && . .venv/bin/activate && pip install -q --require-hashes "
     "-r requirements/test.txt && pip install -q --no-deps -e . && pytest -q"
 )
-# Read by boto3 rather than by Settings; DESIGN.md's "standard AWS variables".
+# Read by boto3 rather than by Settings: the standard AWS variables the README documents.
 STANDARD_AWS = {
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",

@@ -15,7 +15,14 @@ from bot.doctor.findings import Finding, fail, ok, skip, timed_out
 from bot.doctor.time_limits import CheckTimeout, within
 
 # The bot scopes manifest.yml asks for; a token missing one fails in the middle of a request.
-REQUIRED_SCOPES = ("commands", "chat:write", "users:read", "usergroups:read")
+REQUIRED_SCOPES = (
+    "commands",
+    "chat:write",
+    "users:read",
+    "usergroups:read",
+    "channels:history",
+    "groups:history",
+)
 SCOPES_HEADER = "x-oauth-scopes"
 _SLACK_AUTH_ERRORS = frozenset(
     {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}

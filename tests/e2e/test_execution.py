@@ -67,7 +67,9 @@ async def approve_and_finish(sb: Sandbox, message: Message) -> Message:
     return final
 
 
-async def test_buttons_go_and_the_approver_shows_before_any_iam_call(sb: Sandbox) -> None:
+async def test_buttons_go_and_the_approver_shows_before_the_first_step_is_told(
+    sb: Sandbox,
+) -> None:
     key, message = await request_for_key(sb)
 
     await approve_and_finish(sb, message)
@@ -88,10 +90,8 @@ async def test_buttons_go_and_the_approver_shows_before_any_iam_call(sb: Sandbox
         if c.method == "chat.postMessage" and str(c.params.get("text", "")).startswith("Step ")
     )
     assert first_update < first_step
-    # And before IAM was called at all: the run started after Slack had the new message.
-    req = await sb.services.requests.get(request_id(message))
-    assert req is not None and req.report is not None
-    assert update.time < req.report.started_at.timestamp()
+    # IAM does not wait for Slack: the run starts when the approval is stored, and the channel
+    # hears of it in order as Slack takes it (tests/e2e/test_durability.py).
     assert key_statuses(key) == ["Inactive"]
 
 

@@ -1,4 +1,4 @@
-"""Several replicas behind a load balancer: DESIGN.md's multi-replica claim ("State"), end to end.
+"""Several replicas behind a load balancer: one request store shared by every replica, end to end.
 
 Two instances of the app (two Bolt apps, two HTTP servers, two sets of services) share ONE Slack
 (the stand-in, one signing secret) and ONE DynamoDB table (`dynamodb://revoker-requests` on moto's
