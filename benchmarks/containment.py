@@ -39,8 +39,6 @@ from bot.sandbox.harness import APPROVER, CHANNEL, REQUESTER
 from bot.sandbox.slack_driver import SlackDriver, plain_text_input
 from bot.views import ids
 
-SECTION = ("<!-- containment:start -->", "<!-- containment:end -->")
-
 
 class InactiveWatch:
     """When IAM sets each key Inactive (time.perf_counter), seen inside moto's backend."""
@@ -83,7 +81,9 @@ def new_key(n: int) -> tuple[str, str]:
     return made["ServiceSpecificCredentialId"], made["ServiceCredentialSecret"]
 
 
-async def one_run(target: common.Target, driver: SlackDriver, watch: InactiveWatch, n: int) -> float:
+async def one_run(
+    target: common.Target, driver: SlackDriver, watch: InactiveWatch, n: int
+) -> float:
     api = target.api
     credential_id, key = await asyncio.to_thread(new_key, n)
     views = len(api.views())
@@ -112,9 +112,11 @@ async def benchmark(runs: int, warmup: int) -> tuple[list[float], common.Stopped
     watch = InactiveWatch(asyncio.get_running_loop())
     stopped = common.Stopped()
     with tempfile.TemporaryDirectory() as tmp:
-        async with common.app_process(Path(tmp), stopped) as target:
-            async with SlackDriver(target.app_url, target.signing_secret, target.api) as driver:
-                times = [await one_run(target, driver, watch, n) for n in range(warmup + runs)]
+        async with (
+            common.app_process(Path(tmp), stopped) as target,
+            SlackDriver(target.app_url, target.signing_secret, target.api) as driver,
+        ):
+            times = [await one_run(target, driver, watch, n) for n in range(warmup + runs)]
     return times[warmup:], stopped
 
 
@@ -139,9 +141,7 @@ def markdown(times: Sequence[float], runs: int, warmup: int, command: str, code:
 
 
 def write_doc(path: Path, report: str, label: str) -> None:
-    start, end = (SECTION[0].replace(":start", f":{label}:start"),) + (
-        SECTION[1].replace(":end", f":{label}:end"),
-    )
+    start, end = f"<!-- containment:{label}:start -->", f"<!-- containment:{label}:end -->"
     text = path.read_text()
     if start not in text or end not in text:
         raise SystemExit(f"{path} has no {start} … {end} section to replace")
@@ -177,8 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         common._use_aws(moto.url)
         times, stopped = asyncio.run(run())
     shown = [a for a in argv if not a.startswith(("--write", "--label"))]
-    commit = common.subprocess.run(  # noqa: S603 (git, fixed arguments)
-        ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+    commit = common.subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
         capture_output=True,
         text=True,
         cwd=common.REPO,
