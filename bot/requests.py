@@ -270,9 +270,9 @@ class OutcomeCode(StrEnum):
     APPROVAL_RECORDED = "approval_recorded"  # k of N approvals; still pending
     REJECTED = "rejected"
     CANCELLED = "cancelled"
-    POSTED = "posted"
     EXECUTION_STARTED = "execution_started"
     RESUMED = "resumed"  # claimed after the previous runner's lease lapsed
+    RENEWED = "renewed"
     STEP_RECORDED = "step_recorded"
     FINISHED = "finished"
     CLAIMED = "claimed"  # the outbox of a request, for delivery
@@ -299,8 +299,8 @@ _DONE = frozenset(
         OutcomeCode.APPROVAL_RECORDED,
         OutcomeCode.REJECTED,
         OutcomeCode.CANCELLED,
-        OutcomeCode.POSTED,
         OutcomeCode.EXECUTION_STARTED,
+        OutcomeCode.RENEWED,
         OutcomeCode.RESUMED,
         OutcomeCode.STEP_RECORDED,
         OutcomeCode.FINISHED,
@@ -703,7 +703,7 @@ class RequestService:
             if (lost := _runner_gate(req, owner)) is not None:
                 return lost
             lease = Lease(owner=owner, expires_at=now + lease_for)
-            return _Change(advance(req, lease=lease), OutcomeCode.EXECUTION_STARTED, "Renewed.")
+            return _Change(advance(req, lease=lease), OutcomeCode.RENEWED, "Lease renewed.")
 
         return await self._transact(request_id, step)
 

@@ -180,7 +180,7 @@ class Runner:
             except Exception:
                 log.exception("could not renew the lease")
                 continue
-            if renewed.code is not OutcomeCode.EXECUTION_STARTED:
+            if renewed.code is not OutcomeCode.RENEWED:
                 return
 
 
