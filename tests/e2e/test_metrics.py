@@ -12,8 +12,8 @@ from pathlib import Path
 
 import aiohttp
 from conftest import boto_session, create_long_term_key
+from processes import START_TIMEOUT, LogTail, free_port, serve_command
 from prometheus_client.parser import text_string_to_metric_families
-from test_socket_mode import START_TIMEOUT, LogTail, _command, _free_port
 
 from bot.sandbox.harness import APPROVER, APPROVER_GROUP, CHANNEL, REQUESTER, workspace
 from bot.sandbox.slack_api import SlackApiStandIn
@@ -41,7 +41,7 @@ async def test_metrics_count_a_revocation_and_readiness_follows_slack(
     aws_server: str, tmp_path: Path
 ) -> None:
     secret = secrets.token_hex(16)
-    port = _free_port()
+    port = free_port()
     async with SlackApiStandIn() as api:
         workspace(api)
         env = {
@@ -64,7 +64,7 @@ async def test_metrics_count_a_revocation_and_readiness_follows_slack(
             "REVOKER_LOG_FORMAT": "json",
         }
         proc = await asyncio.create_subprocess_exec(
-            *_command(),
+            *serve_command(),
             "serve",
             env=env,
             cwd=tmp_path,
