@@ -21,7 +21,14 @@ from datetime import timedelta
 from typing import Protocol
 
 from bot.logs import log_context
-from bot.requests import Notice, NoticeKind, OutcomeCode, RequestService, RevocationRequest
+from bot.requests import (
+    Notice,
+    NoticeKind,
+    OutcomeCode,
+    RequestService,
+    RequestStatus,
+    RevocationRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +76,10 @@ class OutboxDrainer:
         requests.watch(self._heard)
 
     def _heard(self, req: RevocationRequest) -> None:
-        if req.undelivered:
+        # A request just approved is about to be claimed by a runner: that write is the way to
+        # containment, so it goes first (a delivery's write would race it for the same row).
+        # The claim's own write brings the drainer back; a poll covers a claim made elsewhere.
+        if req.undelivered and req.status is not RequestStatus.APPROVED:
             self.drain(req.id)
 
     def drain(self, request_id: str) -> None:
