@@ -678,3 +678,25 @@ async def test_clicks_naming_another_channel_decide_nothing(make_sandbox: MakeSa
         assert len(sb.api.messages(CHANNEL)) == 1 and sb.api.messages(OTHER_CHANNEL) == []
         assert await sb.services.requests.list_pending() == []
         assert key_statuses(sb, key) == ["Inactive"]
+
+
+async def test_undoing_one_incident_in_slack_keeps_the_other_incidents_deny(sb: Sandbox) -> None:
+    # Two incidents deny the same user, each in its own request; the first one's Undo removes
+    # only its own policy, so the second incident's containment holds.
+    key, first = await completed(sb, ("deny_user",))
+    before = len(sb.api.messages(CHANNEL))
+    view = await open_modal(sb, text=key.credential_id)
+    response = await submit(sb, view, actions=("deny_user",))
+    assert response.status == 200 and not response.text, response.text
+    second = await newest_request(sb, before)
+    await click(sb, APPROVER, second, ids.APPROVE_ACTION)
+    assert ": completed." in (await wait_final(sb, second)).text
+    iam = iam_client()
+    assert len(iam.list_user_policies(UserName=key.user_name)["PolicyNames"]) == 2
+
+    undo = await ask_for_undo(sb, first, Action.ALLOW_USER)
+    await click(sb, GROUP_APPROVER, undo, ids.APPROVE_ACTION)
+    assert ": completed." in (await wait_final(sb, undo)).text
+
+    (left,) = iam.list_user_policies(UserName=key.user_name)["PolicyNames"]
+    assert left == (await stored(sb, second)).plan.steps[0].params["PolicyName"]
