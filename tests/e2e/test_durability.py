@@ -25,6 +25,7 @@ SUMMARY = re.compile(r"^R-[0-9A-Z]{8}: completed in \d+\.\d s\.$")
 # What the thread says, in this order, once each, for a one-step plan that ran through.
 STORY = (
     re.compile(r"^The plan"),
+    re.compile(r"^Blast radius"),
     re.compile(r"^Approved by"),
     re.compile(r"^Step 1 of 1 done: UpdateServiceSpecificCredential$"),
     re.compile(r"^Verification"),
