@@ -12,12 +12,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bot.audit import AuditEvent, EventType
+from bot.requests import RevocationRequest
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Seconds: IAM answers in tens of milliseconds, a retried or throttled call in seconds.
@@ -82,6 +84,33 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+
+        self.outbox_depth = Gauge(
+            "bedrock_revoker_outbox_notices",
+            "Thread messages and message updates written but not yet delivered to Slack, across "
+            "all requests in the store (every replica reports the same figure).",
+            registry=self.registry,
+        )
+        self.outbox_oldest = Gauge(
+            "bedrock_revoker_outbox_oldest_seconds",
+            "Age of the oldest undelivered notice (0 when none waits): how far the channel lags.",
+            registry=self.registry,
+        )
+        self.leases_held = Gauge(
+            "bedrock_revoker_runner_leases",
+            "Executions this process's runner holds (is carrying out) now.",
+            registry=self.registry,
+        )
+
+    def observe_work(
+        self, active: Sequence[RevocationRequest], leases_held: int, now: datetime
+    ) -> None:
+        """Set the outbox and runner gauges from the store's active requests."""
+        waiting = [n for r in active for n in r.undelivered]
+        self.outbox_depth.set(len(waiting))
+        times = [n.at for n in waiting if n.at is not None]
+        self.outbox_oldest.set(max(0.0, (now - min(times)).total_seconds()) if times else 0.0)
+        self.leases_held.set(leases_held)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

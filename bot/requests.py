@@ -162,6 +162,7 @@ class Notice(Frozen):
     seq: int  # 1, 2, 3... per request: the order of delivery
     kind: NoticeKind
     data: dict[str, Any] = Field(default_factory=dict)
+    at: AwareDatetime | None = None  # when it was written: how long the channel lags behind
 
 
 class RevocationRequest(Frozen):
@@ -465,7 +466,8 @@ class RequestService:
         if undo_of is not None:
             told.append((NoticeKind.UNDO_REQUESTED, {"user": requester}))
         notices = tuple(
-            Notice(seq=n, kind=kind, data=data) for n, (kind, data) in enumerate(told, start=1)
+            Notice(seq=n, kind=kind, data=data, at=now)
+            for n, (kind, data) in enumerate(told, start=1)
         )
         for candidate in ids:
             request = RevocationRequest(
@@ -914,7 +916,7 @@ class RequestService:
             if decision.notices:
                 n = len(new.notices)
                 added = (
-                    Notice(seq=n + i, kind=kind, data=data)
+                    Notice(seq=n + i, kind=kind, data=data, at=at)
                     for i, (kind, data) in enumerate(decision.notices, start=1)
                 )
                 new = new.model_copy(update={"notices": (*new.notices, *added)})

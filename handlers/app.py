@@ -231,7 +231,7 @@ def web_application(
     services = app.handlers.services
     # In Socket Mode `healthy` is the websocket's state, which readiness includes too.
     readiness = Readiness(services, app.bolt.client, socket_up=healthy)
-    add_observability_routes(web_app, services.metrics, readiness)
+    add_observability_routes(web_app, services, readiness)
     return web_app
 
 

@@ -9,6 +9,7 @@ Socket Mode the websocket is up. Each check is named in the JSON body; no secret
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
@@ -21,6 +22,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.services import Services, store_answers
+
+log = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
 READY_PATH = "/readyz"
@@ -88,8 +91,16 @@ class Readiness:
         return "ok"
 
 
-def add_routes(web_app: web.Application, metrics: Metrics, readiness: Readiness) -> None:
+def add_routes(web_app: web.Application, services: Services, readiness: Readiness) -> None:
+    metrics = services.metrics
+
     async def serve_metrics(_: web.Request) -> web.Response:
+        try:
+            active = await services.requests.list_active()
+        except Exception:  # the store's errors vary by backend; /readyz says what is wrong
+            log.warning("could not read the store for the outbox and runner metrics")
+        else:
+            metrics.observe_work(active, services.runner.held, services.requests.now())
         response = web.Response(body=metrics.render())
         response.headers["Content-Type"] = CONTENT_TYPE
         return response

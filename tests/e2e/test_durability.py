@@ -11,6 +11,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import pytest
 from conftest import LongTermKey, boto_session
 from slack_flow import click, current, delivered, request_for_key, wait_final
@@ -119,6 +120,10 @@ async def test_slack_down_for_the_whole_execution_catches_up_in_order_once(
     if outage == "503":
         tried = sb.api.calls()[calls_before:]
         assert tried and {c.status for c in tried} == {503}
+    waiting = await metrics(sb)
+    assert waiting["bedrock_revoker_outbox_notices"] == len(req.undelivered) > 0
+    assert waiting["bedrock_revoker_outbox_oldest_seconds"] > 0
+    assert waiting["bedrock_revoker_runner_leases"] == 0  # the run is over
 
     await sb.api.restore()
     final = await wait_final(sb, message, wait=90)
@@ -129,3 +134,17 @@ async def test_slack_down_for_the_whole_execution_catches_up_in_order_once(
     await delivered(sb)
     assert not (await stored(sb, message)).undelivered
     assert current(sb, message).text == final.text
+    assert (await metrics(sb))["bedrock_revoker_outbox_notices"] == 0
+
+
+async def metrics(sb: Sandbox) -> dict[str, float]:
+    """The app's unlabelled gauges, as Prometheus scrapes them from GET /metrics."""
+    url = sb.app_url.removesuffix("/slack/events") + "/metrics"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        assert response.status == 200
+        text = await response.text()
+    return {
+        name: float(value)
+        for name, value in (line.split(" ", 1) for line in text.splitlines())
+        if not name.startswith("#") and "{" not in name
+    }
