@@ -1,7 +1,7 @@
 """Containment time: from an approver's click to the leaked key being Inactive in IAM.
 
     python benchmarks/containment.py                  # 50 runs
-    python benchmarks/containment.py --runs 100 --write docs/benchmarks.md
+    python benchmarks/containment.py --runs 100 --warmup 10
 
 The app is `bedrock-revoker serve` in its own process, configured by environment only, as
 `benchmarks/ack_latency.py` runs it (its helpers start serve, the Slack Web API stand-in and
@@ -140,25 +140,11 @@ def markdown(times: Sequence[float], runs: int, warmup: int, command: str, code:
     )
 
 
-def write_doc(path: Path, report: str, label: str) -> None:
-    start, end = f"<!-- containment:{label}:start -->", f"<!-- containment:{label}:end -->"
-    text = path.read_text()
-    if start not in text or end not in text:
-        raise SystemExit(f"{path} has no {start} … {end} section to replace")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{start}\n{report}\n{end}{tail}")
-
-
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=50, help="measured runs")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up runs (excluded)")
     parser.add_argument("--timeout", type=float, default=600, help="give up after this many s")
-    parser.add_argument("--write", type=Path, metavar="FILE", help="update FILE (markdown)")
-    parser.add_argument(
-        "--label", default="after", help="which section of FILE to update (before/after)"
-    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be positive and --warmup not negative")
@@ -176,7 +162,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     with common.moto_server("thread") as moto:
         common._use_aws(moto.url)
         times, stopped = asyncio.run(run())
-    shown = [a for a in argv if not a.startswith(("--write", "--label"))]
     commit = common.subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],
         capture_output=True,
@@ -187,13 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         times,
         args.runs,
         args.warmup,
-        " ".join(["python", "benchmarks/containment.py", *shown]),
+        " ".join(["python", "benchmarks/containment.py", *argv]),
         f"commit {commit or 'unknown'}",
     )
     print(report)
-    if args.write:
-        write_doc(args.write, report, args.label)
-        print(f"wrote {args.write}", file=sys.stderr)
     return 0 if stopped.exit_code == 0 else 1
 
 
