@@ -10,15 +10,20 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import RevokerError
+from bot.requests import RevocationRequest
 from bot.revocation.model import KeyKind
 from bot.views import credential_list, guess_kind, help_text, refusal, request_message
 from bot.views.help import COMMAND
 from bot.views.modal import revocation_modal, switched_modal
-from handlers.channel import RequestChannel
 from handlers.context import Handlers
 from handlers.modal import signer_to_show
 
 log = logging.getLogger(__name__)
+
+# Slack's ids for direct-message conversations start with D.
+DIRECT_MESSAGE_PREFIX = "D"
+LIST_IN_A_DM = "`list` works in the incident channel, not in a direct message."
+LIST_FOR_APPROVERS = "Only approvers can list a user's Bedrock API keys; ask one of them."
 
 
 def register(app: AsyncApp, h: Handlers) -> None:
@@ -37,13 +42,17 @@ def register(app: AsyncApp, h: Handlers) -> None:
             blocks, fallback = help_text()
             await ack(response_type="ephemeral", blocks=blocks, text=fallback)
             return
+        user_id, channel_id = str(body.get("user_id") or ""), str(body.get("channel_id") or "")
         if subcommand == "status":
             await ack()
-            h.after_ack(_status(h.channel, respond, argument), "status")
+            h.after_ack(_status(h, respond, argument, user_id, channel_id), "status")
             return
         if subcommand == "list":
+            if channel_id.startswith(DIRECT_MESSAGE_PREFIX):
+                await ack(response_type="ephemeral", text=LIST_IN_A_DM)
+                return
             await ack()
-            h.after_ack(_list(h, respond, argument), "list")
+            h.after_ack(_list(h, respond, argument, user_id), "list")
             return
         await ack()
         # views.open before anything else: the trigger id dies 3 seconds after the click.
@@ -86,21 +95,39 @@ async def _open_modal(h: Handlers, client: AsyncWebClient, body: dict[str, Any],
         log.info("modal not updated with the signer: %s", exc.response.get("error"))
 
 
-async def _status(channel: RequestChannel, respond: AsyncRespond, request_id: str) -> None:
+async def _status(
+    h: Handlers, respond: AsyncRespond, request_id: str, user_id: str, channel_id: str
+) -> None:
     try:
-        req = await channel.services.requests.get(request_id)
+        req = await h.services.requests.get(request_id)
     except RevokerError as exc:
         blocks, text = refusal(exc.message)
         await respond(blocks=blocks, text=text, response_type="ephemeral")
         return
-    if req is None:
+    # A request posted in a private channel is not shown elsewhere to people outside it; the
+    # answer is the same as for a request that does not exist, so ids cannot be probed.
+    if req is None or not await _may_see(h, req, user_id, channel_id):
         blocks, text = refusal("There is no request with that id.")
     else:
-        blocks, text = request_message(await channel.summary(req), with_buttons=False)
+        blocks, text = request_message(await h.channel.summary(req), with_buttons=False)
     await respond(blocks=blocks, text=text, response_type="ephemeral")
 
 
-async def _list(h: Handlers, respond: AsyncRespond, user_name: str) -> None:
+async def _may_see(h: Handlers, req: RevocationRequest, user_id: str, channel_id: str) -> bool:
+    return (
+        channel_id == req.channel_id
+        or user_id == req.requester
+        or await h.approvers.is_approver(user_id)
+    )
+
+
+async def _list(h: Handlers, respond: AsyncRespond, user_name: str, user_id: str) -> None:
+    # Listing reads IAM (and assumes a role in the named account): approvers only, so a
+    # workspace member cannot enumerate IAM users and keys through the bot.
+    if not await h.approvers.is_approver(user_id):
+        blocks, text = refusal(LIST_FOR_APPROVERS)
+        await respond(blocks=blocks, text=text, response_type="ephemeral")
+        return
     try:
         target = await h.services.revoker.resolve(user_name, kind=KeyKind.LONG_TERM)
     except RevokerError as exc:

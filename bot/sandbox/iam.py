@@ -636,11 +636,30 @@ def seen(operation: str) -> int:
         return _SEEN.get(operation, 0)
 
 
+@dataclass(frozen=True)
+class AwsCall:
+    """One AWS call as the sandbox received it (what CloudTrail would have logged)."""
+
+    service: str
+    operation: str
+
+
+_CALLS: list[AwsCall] = []
+
+
+def calls() -> list[AwsCall]:
+    """Every IAM, STS and CloudTrail call received since the last reset, oldest first: lets a
+    test show that something made no AWS call at all."""
+    with _LOCK:
+        return list(_CALLS)
+
+
 def _wrap_call_action(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def call_action(self: Any) -> Any:
         action = self._get_action()
         with _LOCK:
             _SEEN[action] = _SEEN.get(action, 0) + 1
+            _CALLS.append(AwsCall(self.service_name, action))
             held = next((h for h in _HOLDS if h.operation == action), None)
         if held is not None:
             held.wait_here()
@@ -689,6 +708,8 @@ def install() -> None:
         def reset_all(cls: Any) -> None:
             original_reset()
             clear_faults()
+            with _LOCK:
+                _CALLS.clear()
 
         patches: list[tuple[type, str, object]] = [
             (IAMBackend, "create_service_specific_credential", _backend_create),

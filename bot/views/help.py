@@ -63,7 +63,7 @@ def help_text() -> Rendered:
         f"• `{COMMAND} &lt;key | key id | user | role&gt;`: open the form with it filled in. "
         "A pasted key is decoded and never shown or stored; only its fingerprint is.\n"
         f"• `{COMMAND} status R-…`: where a request stands\n"
-        f"• `{COMMAND} list &lt;user&gt;`: the Bedrock API keys of an IAM user\n"
+        f"• `{COMMAND} list &lt;user&gt;`: the Bedrock API keys of an IAM user (approvers)\n"
         f"• `{COMMAND} help`: this message"
     )
     steps = (

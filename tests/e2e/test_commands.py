@@ -226,10 +226,10 @@ async def test_list_shows_a_users_bedrock_keys_and_their_status_privately(sb: Sa
         UserName="BedrockAPIKey-two", ServiceSpecificCredentialId=second, Status="Inactive"
     )
 
-    response = await sb.driver.slash_command(REQUESTER, CHANNEL, text="list BedrockAPIKey-two")
+    response = await sb.driver.slash_command(APPROVER, CHANNEL, text="list BedrockAPIKey-two")
 
     assert response.status == 200
-    reply = await _private_reply(sb)
+    reply = await _private_reply(sb, APPROVER)
     shown = _json(reply.blocks)
     assert f"{first}` of `BedrockAPIKey-two`: :red_circle: Active" in shown
     assert f"{second}` of `BedrockAPIKey-two`: :white_circle: Inactive" in shown
@@ -238,10 +238,10 @@ async def test_list_shows_a_users_bedrock_keys_and_their_status_privately(sb: Sa
 
 
 async def test_list_of_an_unknown_user_says_so_privately(sb: Sandbox) -> None:
-    response = await sb.driver.slash_command(REQUESTER, CHANNEL, text="list nobody-here")
+    response = await sb.driver.slash_command(APPROVER, CHANNEL, text="list nobody-here")
 
     assert response.status == 200
-    reply = await _private_reply(sb)
+    reply = await _private_reply(sb, APPROVER)
     assert "There is no IAM user named nobody-here" in reply.text
     assert sb.api.messages(CHANNEL) == []
 
