@@ -305,6 +305,19 @@ class AwsClients:
         """CloudTrail in `region` of that account (event history is kept per Region)."""
         return self._clients(account, request_id).cloudtrail(region)
 
+    def bot_roles(self) -> tuple[str, ...]:
+        """Every role this bot acts as, `arn:aws:iam::<account>:role/<name>`: the one it runs as
+        (its base identity, e.g. an ECS task role, when that is a role) and the one it assumes in
+        each configured account. Changing any of them could lock the bot out mid-incident."""
+        roles = {
+            f"arn:aws:iam::{a.account_id}:role/{a.role_arn.rsplit('/', 1)[-1]}"
+            for a in self.settings.accounts.values()
+        }
+        base = self.caller_identity(None)  # asked once, then cached with the base clients
+        if base.role_name is not None:
+            roles.add(f"arn:aws:iam::{base.account_id}:role/{base.role_name}")
+        return tuple(sorted(roles))
+
     def caller_identity(
         self, account: str | None = None, *, request_id: str | None = None
     ) -> CallerIdentity:

@@ -217,6 +217,23 @@ def _role_refusal(role: Role) -> tuple[str, str] | None:
     return None
 
 
+def _is_bot_role(target: Target, role: Role) -> bool:
+    """Whether `role` is one the bot runs as or assumes: the caller in the target's account, or
+    any of `Facts.bot_roles` (its base identity and every configured account's role), compared
+    by account and name (IAM names ignore case; paths are not part of a session's ARN)."""
+    facts = target.facts
+    if facts is None:
+        return False
+    name = role.name.lower()
+    if facts.caller_role_name is not None and facts.caller_role_name.lower() == name:
+        return True
+    account = role.arn.split(":")[4] if role.arn.count(":") >= 5 else target.account_id
+    return any(
+        arn.split(":")[4] == account and arn.rsplit("/", 1)[-1].lower() == name
+        for arn in facts.bot_roles
+    )
+
+
 def check_role(target: Target, actions: tuple[Action, ...]) -> None:
     role_actions = [a for a in actions if a in ROLE_ACTIONS]
     if user_session_signed(target):
@@ -236,9 +253,7 @@ def check_role(target: Target, actions: tuple[Action, ...]) -> None:
     if refusal:
         message, path = refusal
         raise Refused(message, suggestion=path, field="role")
-    facts = target.facts
-    own = facts.caller_role_name if facts is not None else None
-    if own is not None and own.lower() == role.name.lower():
+    if _is_bot_role(target, role):
         if any(a in ROLE_REVOKING for a in role_actions):
             raise Refused(
                 f"Role {role.name} is the role this bot runs as; revoking it would lock the bot "

@@ -169,6 +169,8 @@ class Facts(Frozen):
     resolved_at: datetime
     caller_arn: str | None = None  # who the tool is in the target account
     caller_role_name: str | None = None  # the role behind caller_arn, when it is an assumed role
+    # Every role the bot runs as or assumes, in any account (`AwsClients.bot_roles`).
+    bot_roles: tuple[str, ...] = ()
     # Inline policies already on the target's user and role (each IAM quota counts them all).
     user_inline_policies: tuple[InlinePolicy, ...] = ()
     role_inline_policies: tuple[InlinePolicy, ...] = ()

@@ -236,6 +236,7 @@ def _resolve_sync(
     try:
         me = clients.caller_identity(lookup.account, request_id=request_id)
         caller_arn = me.arn
+        bot_roles = clients.bot_roles()
         _check_same_account(lookup, me.account_id)
         if lookup.kind is KeyKind.LONG_TERM:
             found = _read_long_term(iam, lookup, reading)
@@ -262,6 +263,7 @@ def _resolve_sync(
         resolved_at=now,
         caller_arn=me.arn,
         caller_role_name=me.role_name,
+        bot_roles=bot_roles,
         user_inline_policies=found.user_policies,
         role_inline_policies=found.role_policies,
         user_denied=any(policies.is_deny_policy(p.name) for p in found.user_policies),
