@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -32,6 +32,7 @@ from bot.config import Settings, SettingsError, serving_problems
 from bot.metrics import Metrics
 from bot.outbox import OutboxDrainer
 from bot.services import Services
+from handlers import intake
 from handlers.approvers import SlackApprovers
 from handlers.channel import RequestChannel
 from handlers.context import Handlers
@@ -212,13 +213,18 @@ def web_application(
     app: RevokerApp, *, slack_events: bool = True, healthy: HealthCheck | None = None
 ) -> web.Application:
     async def events(request: web.Request) -> web.Response:
-        bolt_response = await app.bolt.async_dispatch(await to_bolt_request(request))
+        screened = await intake.screen(request, signature)
+        if isinstance(screened, intake.Refusal):
+            return screened.response()
+        bolt_response = await app.bolt.async_dispatch(screened)
         return await to_aiohttp_response(bolt_response)
 
     async def health(_: web.Request) -> web.Response:
         ok = await healthy() if healthy else True
         return web.json_response({"ok": ok}, status=200 if ok else 503)
 
+    secret = app.handlers.services.settings.slack_signing_secret
+    signature = intake.Signature(secret.get_secret_value() if secret else None)
     if slack_events and not app.verifies_signatures:
         raise ConfigurationError(
             "A Socket Mode app does not verify request signatures: it cannot serve Slack over "

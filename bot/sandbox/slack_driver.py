@@ -12,6 +12,8 @@ carries exactly what Slack would send at that moment, including stale messages i
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Iterable, Mapping
@@ -21,7 +23,6 @@ from typing import Any, Self
 from urllib.parse import urlencode
 
 import aiohttp
-from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox.slack_api import JsonDict, SlackApiStandIn, View
 from bot.sandbox.slack_socket import ACK_TIMEOUT_SECONDS, Envelope
@@ -409,7 +410,7 @@ class SlackDriver(Driver):
     ) -> None:
         super().__init__(api, team_id, team_domain=team_domain, api_app_id=api_app_id)
         self.app_url = app_url
-        self._verifier = SignatureVerifier(signing_secret)
+        self._signing_secret = signing_secret.encode()
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -422,8 +423,11 @@ class SlackDriver(Driver):
     def sign(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
         """The two headers Slack adds; `timestamp` defaults to now."""
         ts = str(int(time.time()) if timestamp is None else timestamp)
-        signature = self._verifier.generate_signature(timestamp=ts, body=body)
-        return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature or ""}
+        # Slack signs the body's bytes, whatever they are (slack_sdk's generator decodes them
+        # as UTF-8 first, so it cannot sign a body that is not).
+        base = b"v0:" + ts.encode() + b":" + body
+        digest = hmac.new(self._signing_secret, base, hashlib.sha256).hexdigest()
+        return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
 
     async def post_raw(self, body: bytes, headers: Mapping[str, str]) -> Response:
         """POST exactly these bytes and headers, nothing added."""

@@ -1,0 +1,120 @@
+"""What may reach Bolt from POST /slack/events: a request Slack signed, whose body is what Slack
+sends (UTF-8; a form or JSON object; the user who acted).
+
+The signature is checked on the raw bytes first, so nothing from an unsigned request is decoded
+or parsed. Anything else that would make Bolt or a listener fail (and answer 500 with a
+traceback in the log) is refused here with 400 and one INFO line. Bolt checks the signature
+again; that costs one HMAC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
+
+log = logging.getLogger(__name__)
+
+# The payload types Slack sends for what a person did; each names the person in `user.id`.
+_INTERACTIVE = frozenset(
+    {"block_actions", "view_submission", "view_closed", "shortcut", "message_action"}
+)
+# Fields Slack always sends as objects (or leaves out) in interactive payloads; a listener reads
+# into them.
+_OBJECT_FIELDS = ("team", "channel", "container", "message", "view", "enterprise", "state")
+_SLASH_COMMAND_STRINGS = ("command", "user_id", "channel_id", "text", "trigger_id", "team_id")
+_TEXT_CHARSETS = frozenset({None, "utf-8", "utf8", "us-ascii"})
+MAX_SKEW_SECONDS = 5 * 60  # Slack's own rule against replays
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    reason: str  # fixed words, never input
+
+    def response(self) -> web.Response:
+        log.info("refused a request at the Slack endpoint (%d): %s", self.status, self.reason)
+        return web.Response(status=self.status, text=self.reason)
+
+
+async def screen(request: web.Request, signature: Signature) -> AsyncBoltRequest | Refusal:
+    """The request for Bolt, or why it is refused."""
+    raw = await request.read()
+    if not signature.valid(raw, request.headers):
+        return Refusal(401, "not signed by Slack")
+    if request.charset not in _TEXT_CHARSETS:
+        return Refusal(400, "unsupported charset")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return Refusal(400, "body is not UTF-8")
+    problem = _body_problem(text, request.content_type)
+    if problem:
+        return Refusal(400, problem)
+    try:
+        return AsyncBoltRequest(
+            body=text,
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+    except Exception:  # Bolt reads ids out of the body; whatever it cannot read is malformed
+        return Refusal(400, "body is not a Slack request")
+
+
+class Signature:
+    """Slack's v0 request signature: HMAC-SHA256 of `v0:<timestamp>:<body bytes>` with the signing
+    secret, the timestamp within five minutes of now. Computed on the bytes as received
+    (slack_sdk's verifier decodes them as UTF-8 first, and raises on a body that is not)."""
+
+    def __init__(self, signing_secret: str | None, clock: Callable[[], float] = time.time) -> None:
+        # No secret (a Socket Mode app): nothing is ever valid.
+        self._secret = signing_secret.encode() if signing_secret else None
+        self._clock = clock
+
+    def valid(self, raw: bytes, headers: Mapping[str, str]) -> bool:
+        if self._secret is None:
+            return False
+        timestamp = headers.get("X-Slack-Request-Timestamp", "")
+        signature = headers.get("X-Slack-Signature", "")
+        # Anything but digits cannot have been signed by Slack: unsigned, not an error.
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            return False
+        if abs(self._clock() - int(timestamp)) > MAX_SKEW_SECONDS:
+            return False
+        base = b"v0:" + timestamp.encode() + b":" + raw
+        expected = "v0=" + hmac.new(self._secret, base, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def _body_problem(text: str, content_type: str) -> str | None:
+    try:
+        body: Any = parse_body(text, content_type)
+    except ValueError:  # json.JSONDecodeError included
+        return "payload is not JSON"
+    if not isinstance(body, dict):
+        return "body is not an object"
+    if "command" in body:
+        if not all(isinstance(body.get(f, ""), str) for f in _SLASH_COMMAND_STRINGS):
+            return "slash command field of the wrong type"
+        if not body.get("user_id"):
+            return "slash command without a user"
+        return None
+    if body.get("type") in _INTERACTIVE:
+        user = body.get("user")
+        if not isinstance(user, dict) or not isinstance(user.get("id"), str) or not user["id"]:
+            return "interactive payload without a user"
+        if any(not isinstance(body.get(f) or {}, dict) for f in _OBJECT_FIELDS):
+            return "interactive payload field of the wrong type"
+        if not isinstance(body.get("actions") or [], list) or not all(
+            isinstance(a, dict) for a in body.get("actions") or []
+        ):
+            return "interactive payload actions of the wrong type"
+    return None
