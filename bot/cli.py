@@ -17,11 +17,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import keys, policies
 from bot.config import SettingsError, load_settings
 from bot.errors import RevokerError
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -626,7 +629,7 @@ COMMANDS: list[Callable[[Subparsers], None]] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bedrock-revoker",
         description="Revoke leaked Amazon Bedrock API keys through IAM, with a second approver.",
     )
@@ -638,7 +641,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _holds_key(arg: str) -> bool:
-    return keys.looks_like_key(arg) or keys.looks_like_key(arg.partition("=")[2])
+    """Whether a key is anywhere in `arg` ("key: ABSK…", "xABSK…", "--x=ABSK…", wrapped or
+    percent-encoded): argparse quotes whole arguments in its errors."""
+    return keys.looks_like_key(arg) or any(
+        label == keys.KEY_LABEL for _, _, label in keys.find_secrets(arg)
+    )
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with every message it prints (usage errors quote arguments) redacted: the
+    second line of defence behind refusing keys in argv."""
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        super()._print_message(keys.redact_secrets(message) if message else message, file)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
