@@ -130,10 +130,15 @@ def _aws_secret(match: re.Match[str]) -> str:
     return REDACTED if mixed and any(c.isdigit() for c in s) else s
 
 
+_LITERAL_GAPS = re.compile(r"\\[rnt]")
+
+
 def redact(text: str) -> str:
     """`text` with anything shaped like a secret replaced by [REDACTED]."""
-    # Bedrock keys however wrapped or encoded, as the decoder reads them, then the shapes.
-    for start, end, _ in reversed(keys.find_secrets(text)):
+    # Bedrock keys however wrapped or encoded, as the decoder reads them, then the shapes. A
+    # logged repr() shows a wrapped key's line breaks as the escapes \r \n \t: read as the gaps
+    # they stand for (two spaces keep every position where it is).
+    for start, end, _ in reversed(keys.find_secrets(_LITERAL_GAPS.sub("  ", text))):
         text = text[:start] + REDACTED + text[end:]
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(REDACTED, text)

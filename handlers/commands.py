@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # Slack's ids for direct-message conversations start with D.
 DIRECT_MESSAGE_PREFIX = "D"
 LIST_IN_A_DM = "`list` works in the incident channel, not in a direct message."
+OPEN_FAILED = "Slack did not open the form (the command may have taken too long). Run it again."
 LIST_FOR_APPROVERS = "Only approvers can list a user's Bedrock API keys; ask one of them."
 
 
@@ -56,22 +57,33 @@ def register(app: AsyncApp, h: Handlers) -> None:
             return
         await ack()
         # views.open before anything else: the trigger id dies 3 seconds after the click.
-        h.after_ack(_open_modal(h, client, body, text), "open the request modal")
+        h.after_ack(_open_modal(h, client, respond, body, text), "open the request modal")
 
 
-async def _open_modal(h: Handlers, client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
+async def _open_modal(
+    h: Handlers, client: AsyncWebClient, respond: AsyncRespond, body: dict[str, Any], text: str
+) -> None:
     accounts = tuple(h.services.settings.accounts)
     account_ids = {n: a.account_id for n, a in h.services.settings.accounts.items()}
-    opened = await client.views_open(
-        trigger_id=body["trigger_id"],
-        view=revocation_modal(
-            guess_kind(text),
-            channel_id=body["channel_id"],
-            accounts=accounts,
-            account_ids=account_ids,
-            prefill_identifier=text or None,
-        ),
-    )
+    try:
+        opened = await client.views_open(
+            trigger_id=body.get("trigger_id") or "",
+            view=revocation_modal(
+                guess_kind(text),
+                channel_id=body.get("channel_id") or "",
+                accounts=accounts,
+                account_ids=account_ids,
+                prefill_identifier=text or None,
+            ),
+        )
+    except SlackApiError as exc:
+        # An expired or made-up trigger id (a slow network, a replayed or forged command):
+        # Slack refuses the modal, and the person is told rather than left waiting.
+        error = exc.response.get("error")
+        log.info("request modal not opened: %s", error)
+        blocks, said = refusal(OPEN_FAILED)
+        await respond(blocks=blocks, text=said, response_type="ephemeral")
+        return
     # A short-term key's signer is read from CloudTrail after the modal is open (the trigger id
     # would not wait for it), then shown and prefilled.
     view = opened.get("view") or {}

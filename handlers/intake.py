@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
+
+from bot.views.help import COMMAND
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,13 @@ _OBJECT_FIELDS = ("team", "channel", "container", "message", "view", "enterprise
 _SLASH_COMMAND_STRINGS = ("command", "user_id", "channel_id", "text", "trigger_id", "team_id")
 _TEXT_CHARSETS = frozenset({None, "utf-8", "utf8", "us-ascii"})
 MAX_SKEW_SECONDS = 5 * 60  # Slack's own rule against replays
+_ID_SHAPES = {
+    "user": re.compile(r"[UW][A-Z0-9]{2,39}"),
+    "team": re.compile(r"T[A-Z0-9]{2,39}"),
+    "enterprise": re.compile(r"E[A-Z0-9]{2,39}"),
+    "channel": re.compile(r"[CGD][A-Z0-9]{2,39}"),
+}
+_TRIGGER_ID = re.compile(r"[0-9]{1,20}\.[0-9]{1,20}\.[0-9a-f]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -102,19 +112,81 @@ def _body_problem(text: str, content_type: str) -> str | None:
     if not isinstance(body, dict):
         return "body is not an object"
     if "command" in body:
+        if body.get("command") != COMMAND:
+            return "not this app's command"
         if not all(isinstance(body.get(f, ""), str) for f in _SLASH_COMMAND_STRINGS):
             return "slash command field of the wrong type"
         if not body.get("user_id"):
             return "slash command without a user"
-        return None
+        ids = {
+            "user": body.get("user_id"),
+            "team": body.get("team_id"),
+            "enterprise": body.get("enterprise_id"),
+            "channel": body.get("channel_id"),
+        }
+        return _ids_problem(ids) or _trigger_problem(body.get("trigger_id"))
     if body.get("type") in _INTERACTIVE:
         user = body.get("user")
         if not isinstance(user, dict) or not isinstance(user.get("id"), str) or not user["id"]:
             return "interactive payload without a user"
-        if any(not isinstance(body.get(f) or {}, dict) for f in _OBJECT_FIELDS):
+        if any(body.get(f) is not None and not isinstance(body[f], dict) for f in _OBJECT_FIELDS):
             return "interactive payload field of the wrong type"
-        if not isinstance(body.get("actions") or [], list) or not all(
-            isinstance(a, dict) for a in body.get("actions") or []
-        ):
-            return "interactive payload actions of the wrong type"
+        problem = _shape_problem(body)
+        if problem:
+            return problem
+        ids = {
+            "user": user.get("id"),
+            "team": (body.get("team") or {}).get("id") or user.get("team_id"),
+            "enterprise": (body.get("enterprise") or {}).get("id"),
+            "channel": (body.get("channel") or {}).get("id")
+            or (body.get("container") or {}).get("channel_id"),
+        }
+        view = body.get("view") or {}
+        if view.get("team_id") is not None:
+            ids["view team"] = view.get("team_id")
+        return _ids_problem(ids) or _trigger_problem(body.get("trigger_id"))
     return None
+
+
+def _shape_problem(body: Mapping[str, Any]) -> str | None:
+    """What Slack always sends with each payload type, and Bolt matches listeners on."""
+    kind = body.get("type")
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions:
+            return "block_actions without actions"
+        for action in actions:
+            if not isinstance(action, dict) or not isinstance(action.get("action_id"), str):
+                return "an action without an action_id"
+            if not isinstance(action.get("block_id", ""), str):
+                return "an action's block_id of the wrong type"
+    if kind in ("view_submission", "view_closed"):
+        view = body.get("view")
+        if not isinstance(view, dict) or not isinstance(view.get("callback_id", ""), str):
+            return "view payload without a view"
+        if not isinstance(view.get("private_metadata", ""), str):
+            return "private_metadata of the wrong type"
+        state = view.get("state")
+        if state is not None and not (
+            isinstance(state, dict) and isinstance(state.get("values", {}), dict)
+        ):
+            return "view state of the wrong type"
+    return None
+
+
+def _ids_problem(ids: Mapping[str, object]) -> str | None:
+    """Slack's ids have fixed shapes; Bolt passes the team and enterprise ids on to Slack in
+    its own Web API calls, so nothing else may stand in them."""
+    for kind, value in ids.items():
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str) or not _ID_SHAPES[kind.split()[-1]].fullmatch(value):
+            return f"malformed {kind} id"
+    return None
+
+
+def _trigger_problem(trigger_id: object) -> str | None:
+    # Sent to views.open as it came: Slack's own shape or nothing.
+    if trigger_id is None or trigger_id == "" or _TRIGGER_ID.fullmatch(str(trigger_id)):
+        return None
+    return "malformed trigger id"

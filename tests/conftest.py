@@ -19,6 +19,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bot.aws import AwsClients
 from bot.config import Settings
@@ -29,6 +30,15 @@ from bot.sandbox import iam as sandbox
 from bot.sandbox.harness import Sandbox
 from bot.sandbox.harness import sandbox as app_sandbox
 from bot.store import RequestStore, open_store
+
+# Hypothesis profiles: `ci` (the default) keeps every property test, the app fuzzing included,
+# to seconds; `long` (`pytest -m fuzz --hypothesis-profile=long`) runs thousands of examples.
+# Tests that set max_examples themselves keep their own count.
+settings.register_profile(
+    "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.register_profile("long", parent=settings.get_profile("ci"), max_examples=3000)
+settings.load_profile("ci")
 
 BEDROCK = "bedrock.amazonaws.com"
 ACCOUNT_ID = "123456789012"  # moto's default account

@@ -48,6 +48,29 @@ SIGNED_JUNK = [
         FORM,
     ),
     ("command without user", b"command=%2Frevoke-bedrock-key&text=help&channel_id=C1", FORM),
+    # Bolt passes the team id on to Slack (auth.test, and team_id in every Web API call).
+    (
+        "team id that is not one",
+        b"command=%2Frevoke-bedrock-key&text=&user_id=U0ALICE&channel_id=C0INCIDENT&team_id=ABSKx",
+        FORM,
+    ),
+    # Found by tests/e2e/test_fuzz.py: Bolt answered these with 500.
+    (
+        "block_actions with actions null",
+        _payload({"type": "block_actions", "user": {"id": "U0ALICE"}, "actions": None}),
+        FORM,
+    ),
+    (
+        "view_submission with view empty",
+        _payload({"type": "view_submission", "user": {"id": "U0ALICE"}, "view": ""}),
+        FORM,
+    ),
+    ("another app's command", b"command=%2Fdeploy&user_id=U0ALICE&channel_id=C0INCIDENT", FORM),
+    (
+        "made-up trigger id",
+        b"command=%2Frevoke-bedrock-key&user_id=U0ALICE&trigger_id=<!here>",
+        FORM,
+    ),
 ]
 
 
