@@ -160,6 +160,18 @@ def _shape_problem(body: Mapping[str, Any]) -> str | None:
                 return "an action without an action_id"
             if not isinstance(action.get("block_id", ""), str):
                 return "an action's block_id of the wrong type"
+        # A click in a message comes with its channel and message, one in a modal with its view.
+        container = body.get("container") or {}
+        if container.get("type") == "message":
+            if not isinstance((body.get("channel") or {}).get("id"), str):
+                return "a message click without its channel"
+            if not isinstance(body.get("message"), dict):
+                return "a message click without its message"
+        elif container.get("type") == "view":
+            if not isinstance(body.get("view"), dict):
+                return "a modal click without its view"
+        else:
+            return "a click from an unknown place"
     if kind in ("view_submission", "view_closed"):
         view = body.get("view")
         if not isinstance(view, dict) or not isinstance(view.get("callback_id", ""), str):
@@ -167,10 +179,10 @@ def _shape_problem(body: Mapping[str, Any]) -> str | None:
         if not isinstance(view.get("private_metadata", ""), str):
             return "private_metadata of the wrong type"
         state = view.get("state")
-        if state is not None and not (
-            isinstance(state, dict) and isinstance(state.get("values", {}), dict)
+        if kind == "view_submission" and not (
+            isinstance(state, dict) and isinstance(state.get("values"), dict)
         ):
-            return "view state of the wrong type"
+            return "a submission without its state"
     return None
 
 

@@ -65,6 +65,31 @@ SIGNED_JUNK = [
         _payload({"type": "view_submission", "user": {"id": "U0ALICE"}, "view": ""}),
         FORM,
     ),
+    # Found by the long fuzz run: listeners read these, and Slack always sends them.
+    (
+        "a message click without its channel",
+        _payload(
+            {
+                "type": "block_actions",
+                "user": {"id": "U0ALICE"},
+                "container": {"type": "message", "message_ts": "1.2", "channel_id": CHANNEL},
+                "message": {"ts": "1.2"},
+                "actions": [{"action_id": "approve_request", "value": "R-00000000"}],
+            }
+        ),
+        FORM,
+    ),
+    (
+        "a submission without its state",
+        _payload(
+            {
+                "type": "view_submission",
+                "user": {"id": "U0ALICE"},
+                "view": {"callback_id": "revoke_request", "private_metadata": "{}", "state": None},
+            }
+        ),
+        FORM,
+    ),
     ("another app's command", b"command=%2Fdeploy&user_id=U0ALICE&channel_id=C0INCIDENT", FORM),
     (
         "made-up trigger id",
