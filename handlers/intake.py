@@ -22,8 +22,6 @@ from aiohttp import web
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 
-from bot.views.help import COMMAND
-
 log = logging.getLogger(__name__)
 
 # The payload types Slack sends for what a person did; each names the person in `user.id`.
@@ -112,8 +110,6 @@ def _body_problem(text: str, content_type: str) -> str | None:
     if not isinstance(body, dict):
         return "body is not an object"
     if "command" in body:
-        if body.get("command") != COMMAND:
-            return "not this app's command"
         if not all(isinstance(body.get(f, ""), str) for f in _SLASH_COMMAND_STRINGS):
             return "slash command field of the wrong type"
         if not body.get("user_id"):

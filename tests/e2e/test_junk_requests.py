@@ -90,7 +90,6 @@ SIGNED_JUNK = [
         ),
         FORM,
     ),
-    ("another app's command", b"command=%2Fdeploy&user_id=U0ALICE&channel_id=C0INCIDENT", FORM),
     (
         "made-up trigger id",
         b"command=%2Frevoke-bedrock-key&user_id=U0ALICE&trigger_id=<!here>",
