@@ -156,6 +156,10 @@ def _shape_problem(body: Mapping[str, Any]) -> str | None:
                 return "an action without an action_id"
             if not isinstance(action.get("block_id", ""), str):
                 return "an action's block_id of the wrong type"
+            if not isinstance(action.get("value", ""), str):
+                return "an action's value of the wrong type"
+            if not isinstance(action.get("selected_option") or {}, dict):
+                return "an action's selected option of the wrong type"
         # A click in a message comes with its channel and message, one in a modal with its view.
         container = body.get("container") or {}
         if container.get("type") == "message":
@@ -179,6 +183,13 @@ def _shape_problem(body: Mapping[str, Any]) -> str | None:
             isinstance(state, dict) and isinstance(state.get("values"), dict)
         ):
             return "a submission without its state"
+        # {block_id: {action_id: element state}}: the listeners read each element as an object.
+        values = (state or {}).get("values") or {}
+        if not all(
+            isinstance(block, dict) and all(isinstance(e, dict) for e in block.values())
+            for block in values.values()
+        ):
+            return "a submission's state of the wrong shape"
     return None
 
 

@@ -90,6 +90,36 @@ SIGNED_JUNK = [
         ),
         FORM,
     ),
+    # Found by the second long fuzz run.
+    (
+        "an action value that is not a string",
+        _payload(
+            {
+                "type": "block_actions",
+                "user": {"id": "U0ALICE"},
+                "container": {"type": "message", "message_ts": "1.2", "channel_id": CHANNEL},
+                "channel": {"id": CHANNEL},
+                "message": {"ts": "1.2"},
+                "actions": [{"action_id": "approve_request", "value": 1}],
+            }
+        ),
+        FORM,
+    ),
+    (
+        "a submission state element that is not an object",
+        _payload(
+            {
+                "type": "view_submission",
+                "user": {"id": "U0ALICE"},
+                "view": {
+                    "callback_id": "revoke_request",
+                    "private_metadata": "{}",
+                    "state": {"values": {"kind": {"kind_choice": "long_term"}}},
+                },
+            }
+        ),
+        FORM,
+    ),
     (
         "made-up trigger id",
         b"command=%2Frevoke-bedrock-key&user_id=U0ALICE&trigger_id=<!here>",
