@@ -614,6 +614,92 @@ def run_doctor(args: argparse.Namespace) -> int:
     return doctor.run(timeout=timeout)
 
 
+# --- bulk ------------------------------------------------------------------------------------
+
+
+def _add_bulk(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "bulk",
+        help="resolve a scope of Bedrock API keys (a user's, or an account's) into a plan",
+        description="Bulk scopes: every Bedrock API key of one IAM user, or of an account.",
+    )
+    actions = parser.add_subparsers(dest="bulk", metavar="ACTION", required=True)
+    plan = actions.add_parser(
+        "plan",
+        help="print the resolved plan of a scope as JSON; nothing is changed",
+        description=(
+            "Resolve a scope against IAM (ListServiceSpecificCredentials; AllUsers for an "
+            "account, every page) and print the plan as JSON: every key in the snapshot and "
+            "every IAM call an approved request would make. Read-only: changes happen only "
+            "through a request approved in Slack."
+        ),
+    )
+    plan.add_argument(
+        "--scope", required=True, metavar="user:NAME|account", help="the keys to act on"
+    )
+    plan.add_argument(
+        "--account", metavar="NAME", help="a configured account (default: the bot's own)"
+    )
+    plan.add_argument(
+        "--action",
+        dest="actions",
+        action="append",
+        metavar="deactivate|deny_user|delete",
+        help="an action for every key in scope; repeat for several (default: deactivate)",
+    )
+    plan.add_argument(
+        "--created-before",
+        metavar="ISO-8601",
+        help="only keys created before this time (with a timezone, e.g. 2025-01-31T12:00:00Z)",
+    )
+    plan.add_argument("--active-only", action="store_true", help="only Active keys")
+    plan.add_argument(
+        "--console-users-only",
+        action="store_true",
+        help="only keys of console-made BedrockAPIKey-* users",
+    )
+    plan.set_defaults(handler=bulk_plan)
+
+
+def bulk_plan(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError
+
+    from bot.aws import AwsClients
+    from bot.revocation import bulk
+
+    created_before = None
+    if args.created_before is not None:
+        created_before = _parse_time(args.created_before)
+        if created_before is None:
+            return _error("--created-before is not an ISO-8601 time (e.g. 2025-01-31T12:00:00Z)")
+        if created_before.tzinfo is None or created_before.utcoffset() is None:
+            return _error("--created-before needs a timezone: add Z for UTC or an offset")
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        return _error(str(err))
+    filters = bulk.ScopeFilters(
+        created_before=created_before,
+        active_only=args.active_only,
+        console_users_only=args.console_users_only,
+    )
+    try:
+        scope = bulk.parse_scope(args.scope, account=args.account, filters=filters)
+        clients = AwsClients(settings)
+        clients.account_config(scope.account)  # an unknown account name is a usage error
+        actions = bulk.parse_bulk_actions(args.actions)
+    except RevokerError as err:
+        return _error(err.message)
+    try:
+        plan = bulk.resolve_sync(clients, scope, actions, deny_actions=settings.deny_actions)
+    except RevokerError as err:
+        return _error(err.message, EXIT_FAILED)
+    except BotoCoreError as exc:
+        return _error(f"AWS could not be reached ({_aws_error(exc)})", EXIT_FAILED)
+    print(json.dumps(bulk.plan_json(plan), indent=2, sort_keys=True))
+    return EXIT_OK
+
+
 # --- dispatch --------------------------------------------------------------------------------
 
 COMMANDS: list[Callable[[Subparsers], None]] = [
@@ -625,6 +711,7 @@ COMMANDS: list[Callable[[Subparsers], None]] = [
     _add_demo,
     _add_audit,
     _add_doctor,
+    _add_bulk,
 ]
 
 

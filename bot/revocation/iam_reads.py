@@ -62,10 +62,14 @@ def user_credentials(iam: IAMClient, user_name: str) -> tuple[Credential, ...]:
     return tuple(found)
 
 
-def all_credentials(iam: IAMClient) -> Iterator[Credential]:
-    """Every user's Bedrock API keys in the account, page by page, each once."""
+def all_credentials(iam: IAMClient, *, page_size: int | None = None) -> Iterator[Credential]:
+    """Every user's Bedrock API keys in the account, page by page (`page_size` a page, IAM's
+    default when None), each once."""
     seen: set[str] = set()
-    for page in _pages(iam, AllUsers=True, ServiceName=BEDROCK_SERVICE):
+    params: dict[str, Any] = {"AllUsers": True, "ServiceName": BEDROCK_SERVICE}
+    if page_size is not None:
+        params["MaxItems"] = page_size
+    for page in _pages(iam, **params):
         for item in page.get("ServiceSpecificCredentials", []):
             # Pages must not overlap, but a server that repeats an item must not make us
             # report a key twice.
