@@ -165,6 +165,10 @@ class _FixedProvider(CredentialProvider):
         return self._credentials
 
 
+# A throttled bulk call is retried this many times in all, slowed by the adaptive rate limiter.
+BULK_MAX_ATTEMPTS = 10
+
+
 class _Clients:
     """The clients of one account and role session; created together, used together."""
 
@@ -175,12 +179,13 @@ class _Clients:
         self.sts: STSClient = session.client("sts", config=config)
         self.secretsmanager: SecretsManagerClient = session.client("secretsmanager", config=config)
         self.identity: CallerIdentity | None = None
-        self._session = session
+        self.session = session
         self._config = config
         self._lock = threading.Lock()
         # Event history is per Region: one client per Region asked for, made when first needed.
         self._cloudtrail: dict[str, CloudTrailClient] = {}
         self._observers = observers
+        self.observers = observers
         for observe in observers:
             for client in (self.iam, self.sts, self.secretsmanager):
                 observe(client)
@@ -189,7 +194,7 @@ class _Clients:
         with self._lock:
             client = self._cloudtrail.get(region)
             if client is None:
-                client = self._session.client("cloudtrail", region_name=region, config=self._config)
+                client = self.session.client("cloudtrail", region_name=region, config=self._config)
                 for observe in self._observers:
                     observe(client)
                 self._cloudtrail[region] = client
@@ -290,6 +295,24 @@ class AwsClients:
 
     def iam(self, account: str | None = None, *, request_id: str | None = None) -> IAMClient:
         return self._clients(account, request_id).iam
+
+    def bulk_iam(
+        self, account: str | None = None, *, request_id: str | None = None, workers: int
+    ) -> IAMClient:
+        """An IAM client for a bulk run: botocore's `adaptive` retries, so throttling slows the
+        run down instead of failing keys, and a connection for each of `workers` threads. Made
+        per run (its rate limiter learns one run's throttling)."""
+        clients = self._clients(account, request_id)
+        config = self._config.merge(
+            Config(
+                retries={"mode": "adaptive", "max_attempts": BULK_MAX_ATTEMPTS},
+                max_pool_connections=max(workers, 10),
+            )
+        )
+        client: IAMClient = clients.session.client("iam", config=config)
+        for observe in clients.observers:
+            observe(client)
+        return client
 
     def sts(self, account: str | None = None, *, request_id: str | None = None) -> STSClient:
         return self._clients(account, request_id).sts

@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     runner_poll_seconds: float = Field(
         default=5.0, gt=0, le=300, validation_alias="REVOKER_RUNNER_POLL_SECONDS"
     )
+    # Worker threads of one bulk request's IAM calls. IAM's write API is throttled per account
+    # (well under a hundred calls a second); eight keeps a run near that pace while adaptive
+    # retries absorb the throttling the rest of the account causes.
+    bulk_concurrency: int = Field(
+        default=8, ge=1, le=64, validation_alias="REVOKER_BULK_CONCURRENCY"
+    )
     database_url: str = Field(
         default="sqlite:///bedrock-revoker.db", validation_alias="REVOKER_DATABASE_URL"
     )

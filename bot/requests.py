@@ -38,6 +38,7 @@ from bot.audit import SYSTEM_ACTOR, AuditEvent, EventType, new_event
 from bot.errors import InvalidInput, NotFound
 from bot.keys import redact_free_text, redact_secrets
 from bot.revocation.blast_radius import BlastRadius
+from bot.revocation.bulk import BulkPlan, KeyOutcome, KeyResult
 from bot.revocation.model import (
     ExecutionReport,
     Frozen,
@@ -144,7 +145,7 @@ class NoticeKind(StrEnum):
     """What the channel must be told. The Slack layer renders each from the stored request."""
 
     REQUEST = "request"  # post the request message, or redraw it to its current state
-    PLAN = "plan"
+    PLAN = "plan"  # a bulk plan's key list spans several: data: part, of (1-based)
     BLAST_RADIUS = "blast_radius"  # data: the read-only report (bot.revocation.blast_radius)
     APPROVAL = "approval"  # data: user, at, approvals, required
     REJECTED = "rejected"
@@ -152,6 +153,7 @@ class NoticeKind(StrEnum):
     EXPIRED = "expired"
     INTERRUPTED = "interrupted"  # data: lost (the lapsed lease's expiry), at (resumed)
     STEP = "step"  # data: index (its result is in `results`)
+    KEY_TABLE = "key_table"  # a bulk run's per-key results; data: part, of (1-based)
     VERIFICATION = "verification"
     SUMMARY = "summary"
     UNDO_REQUESTED = "undo_requested"  # in the original's thread; data: user
@@ -191,6 +193,11 @@ class RevocationRequest(Frozen):
     # The outbox: what the channel must be told, in order; the first `delivered` are in Slack.
     notices: tuple[Notice, ...] = ()
     delivered: int = 0
+    # A scope of keys (bulk): the snapshot approved, each call's result recorded in batches,
+    # and when the request message last showed progress. `plan` then only names the target.
+    bulk: BulkPlan | None = None
+    key_results: tuple[KeyResult, ...] = ()
+    progress_at: AwareDatetime | None = None
     courier: Lease | None = None
     version: int = 1  # bumped by every write; the store's compare-and-set checks it
 
@@ -235,6 +242,12 @@ class RevocationRequest(Frozen):
 
     def result_of(self, index: int) -> StepResult | None:
         return next((r for r in self.results if r.index == index), None)
+
+    def bulk_counts(self) -> dict[KeyOutcome, int]:
+        counts = dict.fromkeys(KeyOutcome, 0)
+        for r in self.key_results:
+            counts[r.o] += 1
+        return counts
 
     @property
     def target_name(self) -> str | None:
@@ -430,9 +443,11 @@ class RequestService:
         undo_of: str | None = None,
         request_id: str | None = None,
         blast_radius: BlastRadius | None = None,
+        bulk: BulkPlan | None = None,
     ) -> RevocationRequest:
-        """Store a new pending request. `request_id` is the id to give it when free (the one its
-        target was resolved under, so AWS's records name it); a fresh one is drawn otherwise."""
+        """Store a new pending request (of a scope of keys with `bulk`). `request_id` is the id
+        to give it when free (the one its target was resolved under, so AWS's records name
+        it); a fresh one is drawn otherwise."""
         reason = redact_free_text(reason.strip())
         if not reason:
             raise InvalidInput(
@@ -457,10 +472,12 @@ class RequestService:
         else:
             # 40 random bits: a collision is unlikely but possible; the store refuses a taken id.
             ids = [request_id or new_request_id()] + [new_request_id() for _ in range(4)]
-        told: list[tuple[NoticeKind, dict[str, Any]]] = [
-            (NoticeKind.REQUEST, {}),
-            (NoticeKind.PLAN, {}),
-        ]
+        told: list[tuple[NoticeKind, dict[str, Any]]] = [(NoticeKind.REQUEST, {})]
+        if bulk is None:
+            told.append((NoticeKind.PLAN, {}))
+        else:
+            parts = bulk_parts(len(bulk.keys))
+            told += [(NoticeKind.PLAN, {"part": k, "of": parts}) for k in range(1, parts + 1)]
         if blast_radius is not None:
             told.append((NoticeKind.BLAST_RADIUS, blast_radius.model_dump(mode="json")))
         if undo_of is not None:
@@ -481,6 +498,7 @@ class RequestService:
                 required_approvals=required_approvals,
                 undo_of=undo_of,
                 notices=notices,
+                bulk=bulk,
             )
             event = new_event(
                 None, request.id, EventType.REQUESTED, requester, now, _requested_data(request)
@@ -494,6 +512,7 @@ class RequestService:
                 and undo_of is not None
                 and taken.undo_of == undo_of
                 and taken.plan.actions == plan.actions
+                and (taken.bulk is None) == (bulk is None)
                 and taken.status is RequestStatus.PENDING
             ):
                 raise InvalidInput(
@@ -685,7 +704,7 @@ class RequestService:
                 "runner": owner,
                 "interrupted_runner": held.owner if held else None,
                 "lease_expired_at": lost.isoformat(),
-                "steps_recorded": len(req.results),
+                "steps_recorded": len(req.results) + len(req.key_results),
             }
             return _Change(
                 advance(req, lease=lease),
@@ -751,6 +770,56 @@ class RequestService:
 
         return await self._transact(request_id, step)
 
+    async def record_keys(
+        self,
+        request_id: str,
+        owner: str,
+        results: tuple[KeyResult, ...],
+        lease_for: timedelta,
+        progress_every: timedelta,
+    ) -> Outcome:
+        """Record a batch of a bulk run's results in one write (and renew the lease): the
+        request grows by a batch, not a rewrite per key. The request message is redrawn with
+        the progress at most every `progress_every`."""
+
+        async def step(req: RevocationRequest, now: datetime) -> Outcome | _Change:
+            if (lost := _runner_gate(req, owner)) is not None:
+                return lost
+            known = {r.i for r in req.key_results}
+            fresh = tuple(sorted((r for r in results if r.i not in known), key=lambda r: r.i))
+            # The audit event keeps every message; the request keeps the first ones only, so
+            # a run where every call failed still fits one store item (DynamoDB: 400 KB).
+            kept = sum(1 for r in req.key_results if r.msg is not None)
+            stored: list[KeyResult] = []
+            for r in fresh:
+                if r.msg is not None and kept >= MESSAGES_KEPT:
+                    r = r.model_copy(update={"msg": None})
+                kept += r.msg is not None
+                stored.append(r)
+            lease = Lease(owner=owner, expires_at=now + lease_for)
+            if not fresh:
+                return _Change(advance(req, lease=lease), OutcomeCode.STEP_RECORDED, "Renewed.")
+            changes: dict[str, Any] = {"key_results": (*req.key_results, *stored), "lease": lease}
+            told: list[tuple[NoticeKind, dict[str, Any]]] = []
+            if req.progress_at is None or now - req.progress_at >= progress_every:
+                changes["progress_at"] = now
+                told.append((NoticeKind.REQUEST, {}))
+            return _Change(
+                advance(req, **changes),
+                OutcomeCode.STEP_RECORDED,
+                f"{len(fresh)} results recorded.",
+                [
+                    (
+                        EventType.STEP,
+                        SYSTEM_ACTOR,
+                        {"results": [r.model_dump(mode="json", exclude_none=True) for r in fresh]},
+                    )
+                ],
+                told,
+            )
+
+        return await self._transact(request_id, step)
+
     async def finish(self, request_id: str, owner: str, verification: Verification) -> Outcome:
         """End the run: the recorded results and the verification make the report, and the
         request ends as it says (completed, partial, failed)."""
@@ -764,12 +833,14 @@ class RequestService:
                 started_at=req.run_started_at or now,
                 finished_at=now,
             )
-            final = RequestStatus(report.status)
-            told: list[tuple[NoticeKind, dict[str, Any]]] = [
-                (NoticeKind.VERIFICATION, {}),
-                (NoticeKind.SUMMARY, {}),
-                (NoticeKind.REQUEST, {}),
-            ]
+            final = RequestStatus(report.status) if req.bulk is None else _bulk_status(req, report)
+            told: list[tuple[NoticeKind, dict[str, Any]]] = [(NoticeKind.VERIFICATION, {})]
+            if req.bulk is not None:
+                parts = bulk_parts(len(req.key_results))
+                told += [
+                    (NoticeKind.KEY_TABLE, {"part": k, "of": parts}) for k in range(1, parts + 1)
+                ]
+            told += [(NoticeKind.SUMMARY, {}), (NoticeKind.REQUEST, {})]
             if req.undo_of:
                 told.append((NoticeKind.ORIGINAL, {}))
             return _Change(
@@ -935,6 +1006,31 @@ class RequestService:
         )
 
 
+# Keys listed per thread reply of a bulk plan or its results: a reply stays well inside Slack's
+# limits (50 blocks, 3,000 characters a section) with a line of ~100 characters a key.
+KEYS_PER_REPLY = 100
+
+
+# IAM's messages kept with a bulk request's results (each at most 300 characters); the rest are
+# in the audit events of their batches.
+MESSAGES_KEPT = 200
+
+
+def bulk_parts(n: int) -> int:
+    return max(1, -(-n // KEYS_PER_REPLY))
+
+
+def _bulk_status(req: RevocationRequest, report: ExecutionReport) -> RequestStatus:
+    """Completed when every call did its part and verification holds; partial when some did;
+    failed when none did. A failed key never stops the others."""
+    counts = req.bulk_counts()
+    if counts[KeyOutcome.ERROR] == 0 and report.verification.holds:
+        return RequestStatus.COMPLETED
+    if counts[KeyOutcome.DONE] or counts[KeyOutcome.ALREADY]:
+        return RequestStatus.PARTIAL
+    return RequestStatus.FAILED
+
+
 def _clean_note(note: str | None) -> str | None:
     """A reject or cancel note as stored: stripped, secrets redacted; None when blank."""
     return redact_free_text(note.strip()) if note and note.strip() else None
@@ -995,6 +1091,18 @@ def _requested_data(req: RevocationRequest) -> dict[str, Any]:
         },
         "actions": list(req.plan.actions),
         "calls": [{"operation": s.operation, "params": s.params} for s in req.plan.steps],
+        **({} if req.bulk is None else {"bulk": _bulk_data(req.bulk)}),
+    }
+
+
+def _bulk_data(plan: BulkPlan) -> dict[str, Any]:
+    """The snapshot as approved, for the audit: the scope and every key (ids, not secrets)."""
+    return {
+        "scope": plan.scope.model_dump(mode="json"),
+        "resolved_at": plan.resolved_at.isoformat(),
+        "keys": [f"{k.user_name}/{k.credential_id}" for k in plan.keys],
+        "calls": plan.call_count,
+        "deny_document": plan.deny_document,
     }
 
 

@@ -24,6 +24,7 @@ import contextlib
 import logging
 from datetime import timedelta
 
+from bot import bulk_runner
 from bot.logs import log_context
 from bot.requests import OutcomeCode, RequestService, RequestStatus, RevocationRequest
 from bot.revocation import executor
@@ -123,12 +124,20 @@ class Runner:
             log.warning("resuming an execution interrupted (runner %s)", claim.taken_from)
         renewal = asyncio.create_task(self._keep_lease(request_id))
         try:
-            req = await self._run_steps(claim.request, resumed)
-            if req is None:
-                return
-            verification = await self.revoker.verify(
-                req.plan, results=req.results, request_id=req.id
-            )
+            if claim.request.bulk is not None:
+                req = await bulk_runner.run(
+                    self.requests, self.revoker, claim.request, owner=self.owner, lease=self.lease
+                )
+                if req is None:
+                    return
+                verification = await bulk_runner.verify(self.revoker, req)
+            else:
+                req = await self._run_steps(claim.request, resumed)
+                if req is None:
+                    return
+                verification = await self.revoker.verify(
+                    req.plan, results=req.results, request_id=req.id
+                )
             done = await self.requests.finish(req.id, self.owner, verification)
             if done.ok and done.request is not None:
                 log.info("request finished: %s", done.request.status)

@@ -42,6 +42,11 @@ def register(app: AsyncApp, h: Handlers) -> None:
         await ack()
         h.after_ack(_cancel(h, *_click(body)), "cancel")
 
+    @app.action(ids.RETRY_FAILURES_ACTION)
+    async def retry_failures(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        h.after_ack(_retry_failures(h, *_click(body)), "retry_failures")
+
     @app.action(ids.UNDO_ACTION_PATTERN)
     async def undo(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
@@ -122,6 +127,19 @@ async def _request_undo(
                 f"{waiting.id} already asks for this undo ({reversal.value}) of {original.id}; "
                 "it is waiting for approval."
             )
+    if original.bulk is not None:
+        # Exactly the keys this request deactivated; each call reads IAM before it writes.
+        undo = original.bulk.undo(original.key_results)
+        assert undo is not None, "offered only when the request deactivated keys"
+        return await h.services.requests.create(
+            undo.request_plan(),
+            requester=user,
+            channel_id=original.channel_id,
+            reason=f"Undo of {original.id} ({reversal.value})",
+            required_approvals=h.services.settings.required_approvals,
+            undo_of=original.id,
+            bulk=undo,
+        )
     # Re-read IAM: the state may have moved since the request ran.
     target = await _current_target(h, original.plan.target)
     # The original plan names the policies its request attached: only those are removed.
@@ -134,6 +152,40 @@ async def _request_undo(
         required_approvals=h.services.settings.required_approvals,
         undo_of=original.id,
     )
+
+
+async def _retry_failures(h: Handlers, user: str, channel: str, request_id: str) -> None:
+    """A new request, with its own approval, of a bulk request's failed keys only."""
+    if not h.channel_allowed(channel):
+        await _refuse(h, user, channel, h.channel_refusal())
+        return
+    with log_context(request_id=request_id, actor=user, action="retry_failures"):
+        try:
+            original = await h.services.requests.get(request_id)
+            if original is None:
+                raise RevokerError("There is no such request.")
+            if original.channel_id != channel:
+                raise RevokerError(
+                    "That request belongs to another channel; nothing was changed. "
+                    "Ask for the retry there."
+                )
+            retry = (
+                original.bulk.failures(original.key_results)
+                if original.bulk is not None and original.is_terminal
+                else None
+            )
+            if retry is None:
+                raise RevokerError(f"{original.id} has no failed keys to retry.")
+            await h.services.requests.create(
+                retry.request_plan(),
+                requester=user,
+                channel_id=original.channel_id,
+                reason=f"Retry of the failures of {original.id}",
+                required_approvals=h.services.settings.required_approvals,
+                bulk=retry,
+            )
+        except RevokerError as exc:
+            await _refuse(h, user, channel, exc.message)
 
 
 async def _current_target(h: Handlers, target: Target) -> Target:

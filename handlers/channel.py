@@ -38,6 +38,7 @@ from bot.views import (
     verification_reply,
 )
 from bot.views.blast_radius import blast_radius_reply
+from bot.views.bulk import bulk_plan_reply, bulk_summary_reply, key_table_reply
 from handlers.approvers import SlackApprovers
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,16 @@ class RequestChannel:
 
     async def summary(self, req: RevocationRequest) -> RequestSummary:
         undo: tuple[Action, ...] = ()
-        if req.status in (RequestStatus.COMPLETED, RequestStatus.PARTIAL):
+        retry = False
+        if req.bulk is not None:
+            if req.status in (RequestStatus.COMPLETED, RequestStatus.PARTIAL):
+                undos = await self.undos_of(req)
+                if req.bulk.undo(req.key_results) is not None and not any(
+                    r.status is RequestStatus.COMPLETED for r in undos
+                ):
+                    undo = (Action.REACTIVATE,)
+            retry = req.is_terminal and req.bulk.failures(req.key_results) is not None
+        elif req.status in (RequestStatus.COMPLETED, RequestStatus.PARTIAL):
             results = req.report.results if req.report else None
             done = {
                 action
@@ -85,6 +95,7 @@ class RequestChannel:
             approver_user_ids=settings.approver_user_ids,
             approver_usergroup_ids=settings.approver_usergroup_ids,
             undo_actions=undo,
+            retry_failures=retry,
         )
 
     # --- the courier ------------------------------------------------------------------------------
@@ -203,10 +214,17 @@ def _thread_reply(req: RevocationRequest, notice: Notice) -> Rendered:
     data = notice.data
     decided_at = req.decided_at or req.expires_at
     match notice.kind:
+        case NoticeKind.PLAN if req.bulk is not None:
+            return bulk_plan_reply(req.bulk, data["part"], data["of"], request_id=req.id)
         case NoticeKind.PLAN:
             return plan_reply(req.plan, request_id=req.id)
         case NoticeKind.BLAST_RADIUS:
             return blast_radius_reply(BlastRadius.model_validate(data), request_id=req.id)
+        case NoticeKind.KEY_TABLE:
+            assert req.bulk is not None, "written for bulk requests"
+            return key_table_reply(
+                req.bulk, req.key_results, data["part"], data["of"], request_id=req.id
+            )
         case NoticeKind.APPROVAL:
             return approved_reply(
                 data["user"],
@@ -232,6 +250,12 @@ def _thread_reply(req: RevocationRequest, notice: Notice) -> Rendered:
         case NoticeKind.VERIFICATION:
             assert req.report is not None, "written when the request finished"
             return verification_reply(req.report.verification)
+        case NoticeKind.SUMMARY if req.bulk is not None:
+            assert req.report is not None, "written when the request finished"
+            elapsed = (req.report.finished_at - req.report.started_at).total_seconds()
+            return bulk_summary_reply(
+                req.status, elapsed, req.bulk, req.key_results, request_id=req.id
+            )
         case NoticeKind.SUMMARY:
             assert req.report is not None, "written when the request finished"
             return _summary(req, req.report)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ACCOUNT_ID, boto_session, create_long_term_key
 
 from bot import cli, policies
 from bot.aws import AwsClients
@@ -18,7 +19,6 @@ from bot.errors import InvalidInput, NotFound, Refused
 from bot.revocation import bulk
 from bot.revocation.model import Action, Credential
 from bot.sandbox import iam as sandbox
-from tests.conftest import ACCOUNT_ID, boto_session, create_long_term_key
 
 
 def _keys(iam: Any, users: dict[str, int]) -> dict[str, list[str]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
@@ -26,9 +27,20 @@ from pydantic import Field
 
 from bot import policies, validation
 from bot.errors import AwsError, InvalidInput, NotFound, Refused
+from bot.keys import redact_secrets
 from bot.revocation import iam_reads
 from bot.revocation.iam_errors import error_code, explain
-from bot.revocation.model import Action, Credential, Frozen, IamCall
+from bot.revocation.model import (
+    Action,
+    Credential,
+    Frozen,
+    IamCall,
+    KeyKind,
+    RevocationPlan,
+    StepOutcome,
+    StepResult,
+    Target,
+)
 from bot.revocation.planner import EVENTUAL_CONSISTENCY_NOTE
 
 if TYPE_CHECKING:
@@ -166,7 +178,7 @@ class BulkPlan(Frozen):
 
     @property
     def call_count(self) -> int:
-        per_key = sum(1 for a in self.actions if a in (Action.DEACTIVATE, Action.DELETE))
+        per_key = sum(1 for a in self.actions if a is not Action.DENY_USER)
         deny = len(self.users) if Action.DENY_USER in self.actions else 0
         return deny + per_key * len(self.keys)
 
@@ -191,6 +203,88 @@ class BulkPlan(Frozen):
             start += n
         return out
 
+    def request_plan(self) -> RevocationPlan:
+        """What a request of this scope stores as its plan: the target and actions (for the
+        request's listings and audit); its calls live here, derived from the keys."""
+        return self.phase_plan(None, range(0))
+
+    def phase_plan(self, action: Action | None, indexes: range) -> RevocationPlan:
+        """One phase as the executor runs it: call `i` of the phase is step `i - start`."""
+        return RevocationPlan(
+            target=Target(
+                kind=KeyKind.LONG_TERM,
+                account=self.scope.account,
+                account_id=self.account_id,
+                user_name=self.scope.user_name,
+            ),
+            actions=(action,) if action is not None else self.actions,
+            steps=tuple(self.call(i) for i in indexes),
+            notes=self.notes if action is None else (),
+            created_at=self.resolved_at,
+            plan_id=self.plan_id,
+        )
+
+    def key_of(self, index: int) -> tuple[Action, ScopedKey | None, str]:
+        """The action of call `index`, its key (None for a user's deny) and its user."""
+        for action, indexes in self.phases():
+            if index in indexes:
+                offset = index - indexes.start
+                if action is Action.DENY_USER:
+                    return action, None, self.users[offset]
+                key = self.keys[offset]
+                return action, key, key.user_name
+        raise IndexError(index)
+
+    def undo(self, results: Iterable[KeyResult]) -> BulkPlan | None:
+        """Reactivate exactly the keys this run deactivated (done, not found already Inactive);
+        None when it deactivated none."""
+        phase = dict(self.phases()).get(Action.DEACTIVATE)
+        if phase is None or Action.DELETE in self.actions:
+            return None  # nothing deactivated, or the keys are deleted: nothing to reactivate
+        done = sorted(r.i for r in results if r.i in phase and r.o is KeyOutcome.DONE)
+        if not done:
+            return None
+        return self.model_copy(
+            update={
+                "actions": (Action.REACTIVATE,),
+                "keys": tuple(self.keys[i - phase.start] for i in done),
+                "deny_document": None,
+                "notes": (
+                    f"Reactivates the {len(done)} keys this request deactivated, and only "
+                    "those: keys that were already Inactive stay as they are.",
+                ),
+                "plan_id": uuid.uuid4().hex,
+            }
+        )
+
+    def failures(self, results: Iterable[KeyResult]) -> BulkPlan | None:
+        """The same actions on the keys (and users) whose calls failed; None when none did."""
+        failed_keys: set[str] = set()
+        failed_users: set[str] = set()
+        for r in results:
+            if r.o is KeyOutcome.ERROR:
+                _, key, user = self.key_of(r.i)
+                if key is None:
+                    failed_users.add(user)
+                else:
+                    failed_keys.add(key.credential_id)
+        keys = tuple(
+            k for k in self.keys if k.credential_id in failed_keys or k.user_name in failed_users
+        )
+        if not keys:
+            return None
+        return self.model_copy(
+            update={
+                "keys": keys,
+                "notes": (
+                    f"Retries the {len(keys)} keys whose calls failed; every call reads IAM "
+                    "first, so what did succeed meanwhile is found in place and left alone.",
+                    *self.notes[1:],
+                ),
+                "plan_id": uuid.uuid4().hex,
+            }
+        )
+
     def call(self, index: int) -> IamCall:
         for action, indexes in self.phases():
             if index in indexes:
@@ -199,6 +293,38 @@ class BulkPlan(Frozen):
                     return deny_user_call(self.users[offset], self.deny_document or {})
                 return key_call(action, self.keys[offset])
         raise IndexError(index)
+
+
+class KeyOutcome(StrEnum):
+    DONE = "done"  # IAM changed as asked
+    ALREADY = "already"  # already in the wanted state; nothing changed
+    ERROR = "error"
+
+
+class KeyResult(Frozen):
+    """One call's result, compact: a thousand of them ride in one stored request."""
+
+    i: int  # the call's index in BulkPlan.calls()
+    o: KeyOutcome
+    code: str | None = None  # IAM's error code
+    msg: str | None = None  # errors only: IAM's message, shortened
+
+    @classmethod
+    def of(cls, index: int, step: StepResult) -> KeyResult:
+        outcome = {
+            StepOutcome.OK: KeyOutcome.DONE,
+            StepOutcome.SKIPPED: KeyOutcome.ALREADY,
+            StepOutcome.ERROR: KeyOutcome.ERROR,
+        }[step.outcome]
+        if outcome is not KeyOutcome.ERROR:
+            return cls(i=index, o=outcome)
+        message = redact_secrets(step.message)
+        if len(message) > MESSAGE_LIMIT:
+            message = message[: MESSAGE_LIMIT - 1] + "…"
+        return cls(i=index, o=outcome, code=step.error_code, msg=message)
+
+
+MESSAGE_LIMIT = 300
 
 
 def deny_user_call(user: str, document: dict[str, Any]) -> IamCall:
@@ -224,6 +350,7 @@ def key_call(action: Action, key: ScopedKey) -> IamCall:
             summary=f"Delete key {key.credential_id} of user {key.user_name}",
         )
     status = "Active" if action is Action.REACTIVATE else "Inactive"
+    assert action in (Action.DEACTIVATE, Action.REACTIVATE), action
     return IamCall(
         action=action,
         operation="UpdateServiceSpecificCredential",

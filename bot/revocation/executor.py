@@ -90,6 +90,7 @@ class _Step:
         index: int,
         step: IamCall,
         request_id: str | None,
+        iam: IAMClient | None = None,
     ) -> None:
         self.plan = plan
         self.index = index
@@ -98,7 +99,7 @@ class _Step:
         self.account = plan.target.account
         self.clients = clients
         self.request_id = request_id
-        self.iam: IAMClient = clients.iam(self.account, request_id=request_id)
+        self.iam: IAMClient = iam or clients.iam(self.account, request_id=request_id)
 
     def run(self) -> _Outcome:
         op = self.step.operation
@@ -352,13 +353,19 @@ def _caller_arn(clients: AwsClients, account: str | None, request_id: str | None
 
 
 def run_step(
-    clients: AwsClients, plan: RevocationPlan, index: int, *, request_id: str | None = None
+    clients: AwsClients,
+    plan: RevocationPlan,
+    index: int,
+    *,
+    request_id: str | None = None,
+    iam: IAMClient | None = None,
 ) -> StepResult:
     """Run step `index` of `plan` (blocking: call it off the event loop). Every failure becomes
-    the step's result, in plain words with IAM's error code and request id."""
+    the step's result, in plain words with IAM's error code and request id. `iam`: the client
+    to use instead of the account's usual one (a bulk run's, with adaptive retries)."""
     step = plan.steps[index]
     try:
-        out = _Step(clients, plan, index, step, request_id).run()
+        out = _Step(clients, plan, index, step, request_id, iam).run()
     except Exception as exc:
         e = explain(
             exc,

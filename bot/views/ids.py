@@ -43,7 +43,8 @@ REQUEST_BUTTONS_BLOCK = "request_buttons"
 APPROVE_ACTION = "approve_request"
 REJECT_ACTION = "reject_request"
 CANCEL_ACTION = "cancel_request"
-UNDO_BLOCK = "undo_buttons"
+UNDO_BLOCK = "undo_buttons"  # also holds a bulk request's Retry failures button
+RETRY_FAILURES_ACTION = "retry_failures"
 # One button per reversible action and action_ids must be unique within a block, so each undo
 # button's action_id is UNDO_ACTION_PREFIX + ":" + the action; listeners match UNDO_ACTION_PATTERN.
 UNDO_ACTION_PREFIX = "undo_request"

@@ -108,6 +108,11 @@ class RequestSummary:
     undo_of: str | None = None  # the request this one undoes
     undo_actions: tuple[Action, ...] = ()  # reversals still offered once completed
     revoke_before: datetime | None = None
+    # A bulk request: what the scope holds (lines), its progress, and whether its failures
+    # can be retried (a Retry failures button once it ended).
+    scope: tuple[str, ...] = ()
+    progress: str | None = None
+    retry_failures: bool = False
 
     @classmethod
     def from_request(
@@ -117,9 +122,13 @@ class RequestSummary:
         approver_user_ids: Sequence[str] = (),
         approver_usergroup_ids: Sequence[str] = (),
         undo_actions: Sequence[Action] = (),
+        retry_failures: bool = False,
     ) -> RequestSummary:
         """From the stored request; approvers come from settings, undo actions from the planner."""
+        from bot.views.bulk import progress_line, scope_lines
+
         cancelled_or_rejected = request.status in (REJECTED, CANCELLED)
+        bulk = request.bulk
         return cls(
             request_id=request.id,
             requester_id=request.requester,
@@ -140,6 +149,13 @@ class RequestSummary:
             undo_of=request.undo_of,
             undo_actions=tuple(undo_actions),
             revoke_before=request.plan.revoke_before,
+            scope=tuple(scope_lines(bulk)) if bulk is not None else (),
+            progress=(
+                progress_line(bulk, request.key_results)
+                if bulk is not None and request.status in _AFTER_APPROVAL
+                else None
+            ),
+            retry_failures=retry_failures,
         )
 
 
@@ -148,7 +164,9 @@ def request_message(req: RequestSummary, *, with_buttons: bool = True) -> Render
     content without any control (for `status R-…` replies)."""
     blocks: list[Block] = [
         _section(_headline(req)),
-        _section("\n".join(describe_target(req.target, as_requested=req.status != PENDING))),
+        _section(
+            "\n".join(req.scope or describe_target(req.target, as_requested=req.status != PENDING))
+        ),
         _section(_actions_text(req)),
         _section(f"*Reason:*\n>{user_text(req.reason, 2000).replace(chr(10), chr(10) + '>')}"),
         ContextBlock(elements=[MarkdownTextObject(text=_context_text(req))]),
@@ -156,7 +174,7 @@ def request_message(req: RequestSummary, *, with_buttons: bool = True) -> Render
     ]
     if with_buttons and req.status == PENDING:
         blocks.append(_pending_buttons(req))
-    elif with_buttons and req.status in _UNDOABLE and req.undo_actions:
+    elif with_buttons and ((req.undo_actions and req.status in _UNDOABLE) or req.retry_failures):
         blocks.append(_undo_buttons(req))
     return blocks, _fallback(req)
 
@@ -180,8 +198,9 @@ def _section(text: str) -> SectionBlock:
 
 def _headline(req: RequestSummary) -> str:
     what = "undo" if req.undo_of else "revoke"
+    keys = "a scope of Bedrock API keys" if req.scope else "a Bedrock API key"
     line = (
-        f":rotating_light: {user_mention(req.requester_id)} asks to {what} a Bedrock API key "
+        f":rotating_light: {user_mention(req.requester_id)} asks to {what} {keys} "
         f"· {code(req.request_id)}"
     )
     if req.undo_of:
@@ -233,12 +252,14 @@ def _status_text(req: RequestSummary) -> str:
         lines.append(f"{STATUS_LINES[EXPIRED]}{when or ' at ' + slack_date(req.expires_at)}")
     else:
         lines.append(STATUS_LINES.get(req.status, f"*{user_text(req.status, 40)}*"))
+    if req.progress:
+        lines.append(req.progress)
     return "\n".join(lines)
 
 
 def _pending_buttons(req: RequestSummary) -> ActionsBlock:
     actions = join_words(ACTION_LABELS.get(a, a.value) for a in req.actions)
-    confirm_text = f"{actions}, on {target_name(req.target)}"
+    confirm_text = f"{actions}, on {_target_words(req)}"
     if req.target.account or req.target.account_id:
         account = req.target.account or req.target.account_id or ""
         confirm_text += f" in account {account}"
@@ -291,7 +312,7 @@ def _undo_buttons(req: RequestSummary) -> ActionsBlock:
                 title=plain(f"Undo part of {req.request_id}?", CONFIRM_TITLE_LIMIT),
                 text=PlainTextObject(
                     text=plain(
-                        f"{ACTION_LABELS.get(a, a.value)}, on {target_name(req.target)}. "
+                        f"{ACTION_LABELS.get(a, a.value)}, on {_target_words(req)}. "
                         "This opens a new request that needs its own approval.",
                         CONFIRM_TEXT_LIMIT,
                     )
@@ -300,9 +321,30 @@ def _undo_buttons(req: RequestSummary) -> ActionsBlock:
                 deny="Back",
             ),
         )
-        for a in _dedupe(req.undo_actions)
+        for a in _dedupe(req.undo_actions if req.status in _UNDOABLE else ())
     ]
+    if req.retry_failures:
+        buttons.append(
+            ButtonElement(
+                text="Retry failures",
+                action_id=ids.RETRY_FAILURES_ACTION,
+                value=req.request_id,
+                confirm=ConfirmObject(
+                    title=plain(f"Retry the failures of {req.request_id}?", CONFIRM_TITLE_LIMIT),
+                    text=PlainTextObject(
+                        text="The same actions on the keys whose calls failed, and only those. "
+                        "This opens a new request that needs its own approval."
+                    ),
+                    confirm="Request retry",
+                    deny="Back",
+                ),
+            )
+        )
     return ActionsBlock(block_id=ids.UNDO_BLOCK, elements=buttons)
+
+
+def _target_words(req: RequestSummary) -> str:
+    return "every key of the scope in the message" if req.scope else target_name(req.target)
 
 
 def _dedupe(actions: Sequence[Action]) -> list[Action]:
@@ -316,7 +358,7 @@ def _fallback(req: RequestSummary) -> str:
     status = STATUS_WORDS.get(req.status) or user_text(req.status, 40)
     text = (
         f"{req.request_id}: {user_mention(req.requester_id)} asks for a {what} of "
-        f"{user_text(target_name(req.target), 300)} ({actions}) in "
+        f"{user_text(_target_words(req), 300)} ({actions}) in "
         f"{describe_account(req.target)}: {status}."
     )
     if req.status == PENDING:

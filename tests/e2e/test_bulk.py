@@ -1,0 +1,104 @@
+"""A bulk request in the running app: one approval, every key of the scope, the progress and the
+per-key table in Slack, a partial end, Retry failures and Undo, each a signed click.
+
+The request is made through the hub as the modal would make it (the snapshot resolved against
+moto's server); every click is a signed HTTP request into the app; IAM is moto over HTTP with the
+sandbox's fault injection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import boto_session, create_long_term_key
+from slack_flow import action_ids, click, current, newest_request, wait_final
+
+from bot.revocation import bulk
+from bot.revocation.model import Action
+from bot.sandbox import iam as sandbox
+from bot.sandbox.harness import APPROVER, CHANNEL, REQUESTER, Sandbox
+from bot.sandbox.slack_api import Message
+from bot.views import ids, undo_value
+
+
+def statuses() -> dict[str, str]:
+    listed = (
+        boto_session().client("iam").list_service_specific_credentials(AllUsers=True, MaxItems=1000)
+    )
+    return {
+        c["ServiceSpecificCredentialId"]: c["Status"] for c in listed["ServiceSpecificCredentials"]
+    }
+
+
+async def bulk_request(sb: Sandbox, scope: str = "account") -> tuple[bulk.BulkPlan, Message]:
+    plan = bulk.resolve_sync(sb.services.revoker.clients, bulk.parse_scope(scope))
+    before = len(sb.api.messages(CHANNEL))
+    await sb.services.requests.create(
+        plan.request_plan(), REQUESTER, CHANNEL, "INC-42 CI secret store leaked", bulk=plan
+    )
+    return plan, await newest_request(sb, before)
+
+
+def thread(sb: Sandbox, message: Message) -> list[Message]:
+    return list(sb.api.thread(CHANNEL, message.ts))
+
+
+async def test_one_approval_runs_the_scope_shows_each_key_and_offers_retry_and_undo(
+    sb: Sandbox,
+) -> None:
+    iam: Any = boto_session().client("iam")
+    for n in range(12):
+        for _ in range(2):
+            create_long_term_key(iam, f"ci-{n:02d}")
+    sandbox.inject_error(
+        "UpdateServiceSpecificCredential", "AccessDenied", times=None, when={"UserName": "ci-05"}
+    )
+    plan, message = await bulk_request(sb)
+
+    shown = current(sb, message).text + str(current(sb, message).blocks)
+    assert "24 keys" in shown and "12 users" in shown
+    assert "and 19 more" in shown  # a sample of five before approval
+    (plan_reply,) = thread(sb, message)
+    assert all(k.credential_id in str(plan_reply.blocks) for k in plan.keys)
+
+    await click(sb, APPROVER, message, ids.APPROVE_ACTION)
+    final = await wait_final(sb, message, wait=30)
+
+    assert ": partially completed." in final.text
+    assert "24 of 24 calls recorded" in str(final.blocks) and "2 errors" in str(final.blocks)
+    now = statuses()
+    failed = {k.credential_id for k in plan.keys if k.user_name == "ci-05"}
+    assert {c for c, s in now.items() if s == "Active"} == failed
+    replies = thread(sb, message)
+    # No reply per key: plan, approval, verification, the table, the summary.
+    assert len(replies) == 5
+    table = next(r for r in replies if r.text.startswith("Results for"))
+    assert str(table.blocks).count(":x: error `AccessDenied`") == 2
+    assert all(k.credential_id in str(table.blocks) for k in plan.keys)
+    assert "22 done, 0 already, 2 errors" in replies[-1].text
+    assert action_ids(final) == [f"{ids.UNDO_ACTION_PREFIX}:reactivate", ids.RETRY_FAILURES_ACTION]
+
+    # Retry failures: a new request of the two failed keys, with its own approval.
+    sandbox.clear_faults()
+    before = len(sb.api.messages(CHANNEL))
+    await click(sb, REQUESTER, final, ids.RETRY_FAILURES_ACTION)
+    retry = await newest_request(sb, before)
+    assert "2 keys" in str(current(sb, retry).blocks)
+    await click(sb, APPROVER, retry, ids.APPROVE_ACTION)
+    assert ": completed." in (await wait_final(sb, retry, wait=30)).text
+    assert set(statuses().values()) == {"Inactive"}
+    assert sandbox.seen("UpdateServiceSpecificCredential") == 2
+
+    # Undo: reactivates the 22 keys the first request deactivated, not the retried two.
+    before = len(sb.api.messages(CHANNEL))
+    value = undo_value(message_request_id(final), Action.REACTIVATE)
+    await click(sb, REQUESTER, final, f"{ids.UNDO_ACTION_PREFIX}:reactivate", value=value)
+    undo = await newest_request(sb, before)
+    await click(sb, APPROVER, undo, ids.APPROVE_ACTION)
+    assert ": completed." in (await wait_final(sb, undo, wait=30)).text
+    now = statuses()
+    assert {c for c, s in now.items() if s == "Inactive"} == failed
+
+
+def message_request_id(message: Message) -> str:
+    return message.text.split(":", 1)[0]
