@@ -14,7 +14,7 @@ from bot.requests import RevocationRequest
 from bot.revocation.model import KeyKind
 from bot.views import credential_list, guess_kind, help_text, refusal, request_message
 from bot.views.help import COMMAND
-from bot.views.modal import revocation_modal, switched_modal
+from bot.views.modal import parse_scope_text, revocation_modal, switched_modal
 from handlers.context import Handlers
 from handlers.modal import signer_to_show
 
@@ -65,6 +65,8 @@ async def _open_modal(
 ) -> None:
     accounts = tuple(h.services.settings.accounts)
     account_ids = {n: a.account_id for n, a in h.services.settings.accounts.items()}
+    # `user:<name>` or `account` prefills a scope (every key of the user, or of the account).
+    scope = parse_scope_text(text)
     try:
         opened = await client.views_open(
             trigger_id=body.get("trigger_id") or "",
@@ -73,7 +75,8 @@ async def _open_modal(
                 channel_id=body.get("channel_id") or "",
                 accounts=accounts,
                 account_ids=account_ids,
-                prefill_identifier=text or None,
+                prefill_identifier=(scope[1] if scope else text) or None,
+                scope=scope[0] if scope else None,
             ),
         )
     except SlackApiError as exc:

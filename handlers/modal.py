@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -11,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import RevokerError
 from bot.logs import log_context
 from bot.requests import RevocationRequest, new_request_id
+from bot.revocation import bulk
 from bot.revocation.model import KeyKind, Signer, Target
 from bot.views import (
     RejectInput,
@@ -20,7 +22,7 @@ from bot.views import (
     parse_submission,
     refusal,
 )
-from bot.views.modal import ModalInput, ModalMetadata, switched_modal
+from bot.views.modal import SCOPE_KEY, SCOPE_USER, ModalInput, ModalMetadata, switched_modal
 from handlers.context import Handlers
 from handlers.decisions import tell_clicker
 
@@ -32,6 +34,11 @@ def register(app: AsyncApp, h: Handlers) -> None:
     async def switch_key_type(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         h.after_ack(_switch(h, client, body["view"]), "switch_key_type")
+
+    @app.action(ids.SCOPE_ACTION)
+    async def switch_scope(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        h.after_ack(_switch(h, client, body["view"]), "switch_scope")
 
     @app.view(ids.REVOKE_CALLBACK_ID)
     async def submit_request(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -132,6 +139,8 @@ async def _create_request(h: Handlers, inp: ModalInput, user: str) -> Revocation
     # The id is drawn before resolving: the role session that reads IAM in a target account is
     # named after it, so every call made for this request shows under its id in CloudTrail.
     request_id = new_request_id()
+    if inp.scope != SCOPE_KEY:
+        return await _create_bulk_request(h, inp, user, request_id)
     target = await _resolve(h, inp, request_id)
     plan = h.services.revoker.plan(target, inp.actions, revoke_before=inp.revoke_before)
     # Read-only, and read before the request is stored so that it follows the plan in the thread
@@ -145,6 +154,32 @@ async def _create_request(h: Handlers, inp: ModalInput, user: str) -> Revocation
         required_approvals=h.services.settings.required_approvals,
         request_id=request_id,
         blast_radius=blast_radius,
+    )
+
+
+async def _create_bulk_request(
+    h: Handlers, inp: ModalInput, user: str, request_id: str
+) -> RevocationRequest:
+    """A scope resolved now into its snapshot: the keys shown to the approvers are the keys
+    that run."""
+    text = f"user:{inp.scope_user}" if inp.scope == SCOPE_USER else "account"
+    scope = bulk.parse_scope(text, account=inp.account, filters=inp.filters)
+    plan = await asyncio.to_thread(
+        bulk.resolve_sync,
+        h.services.revoker.clients,
+        scope,
+        inp.actions,
+        deny_actions=h.services.settings.deny_actions,
+        request_id=request_id,
+    )
+    return await h.services.requests.create(
+        plan.request_plan(),
+        requester=user,
+        channel_id=inp.channel_id,
+        reason=inp.reason,
+        required_approvals=h.services.settings.required_approvals,
+        request_id=request_id,
+        bulk=plan,
     )
 
 

@@ -26,6 +26,10 @@ _OUTCOME_WORDS = {
 }
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def _part(part: int, of: int) -> str:
     return f" (part {part} of {of})" if of > 1 else ""
 
@@ -40,7 +44,7 @@ def scope_lines(plan: BulkPlan) -> list[str]:
     account = f" ({code(plan.account_id)})" if plan.account_id else ""
     lines = [
         f"*Scope:* {user_text(plan.scope.describe(), 300)}{where}{account}",
-        f"*{len(plan.keys)} keys* of *{len(plan.users)} users*, as listed in IAM at "
+        f"*{_n(len(plan.keys), 'key')}* of *{_n(len(plan.users), 'user')}*, as listed in IAM at "
         f"{slack_date(plan.resolved_at)}: only these run; keys made later are not included.",
     ]
     sample = [

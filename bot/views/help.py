@@ -62,6 +62,8 @@ def help_text() -> Rendered:
         f"• `{COMMAND}`: open the form\n"
         f"• `{COMMAND} &lt;key | key id | user | role&gt;`: open the form with it filled in. "
         "A pasted key is decoded and never shown or stored; only its fingerprint is.\n"
+        f"• `{COMMAND} user:&lt;name&gt;` or `{COMMAND} account`: the form for every key "
+        "of an IAM user, or of the account, in one request\n"
         f"• `{COMMAND} status R-…`: where a request stands\n"
         f"• `{COMMAND} list &lt;user&gt;`: the Bedrock API keys of an IAM user (approvers)\n"
         f"• `{COMMAND} help`: this message"

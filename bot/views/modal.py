@@ -32,6 +32,7 @@ from bot import keys, validation
 from bot.errors import InvalidInput, InvalidKey
 from bot.keys import redact_free_text
 from bot.policies import MAX_FUTURE_SKEW, earliest_covering_cutoff, format_time
+from bot.revocation.bulk import BULK_ACTIONS, ScopeFilters
 from bot.revocation.model import (
     ACTION_LABELS,
     LONG_TERM_ACTIONS,
@@ -70,6 +71,31 @@ IDENTIFIER_LABELS: dict[KeyKind, str] = {
 # When CloudTrail shows a user signed the key, the user's deny is what stops it.
 USER_SIGNER_DEFAULT_ACTIONS: tuple[Action, ...] = (Action.DENY_USER,)
 KEY_TEXT_LABEL = "Leaked short-term key (bedrock-api-key-…): checks expiry and signer"
+
+
+SCOPE_KEY, SCOPE_USER, SCOPE_ACCOUNT = "key", "user", "account"
+SCOPE_LABELS = {
+    SCOPE_KEY: "The key named above (or the user's one key)",
+    SCOPE_USER: "Every Bedrock API key of the IAM user named above",
+    SCOPE_ACCOUNT: "Every long-term Bedrock API key in the account",
+}
+ACTIVE_ONLY, CONSOLE_USERS_ONLY = "active_only", "console_users_only"
+FILTER_LABELS = {
+    ACTIVE_ONLY: "Active keys only",
+    CONSOLE_USERS_ONLY: "Keys of console-made BedrockAPIKey-* users only",
+}
+
+
+def parse_scope_text(text: str | None) -> tuple[str, str | None] | None:
+    """(scope, user name) when the slash command's text names a scope (`user:<name>` or
+    `account`); None for anything else (a key, an id, a user name to prefill)."""
+    raw = (text or "").strip()
+    if raw.lower() == SCOPE_ACCOUNT:
+        return SCOPE_ACCOUNT, None
+    prefix, sep, name = raw.partition(":")
+    if sep and prefix.strip().lower() == SCOPE_USER and not keys.looks_like_key(raw):
+        return SCOPE_USER, name.strip() or None
+    return None
 
 
 # Slack's view.state.values: {block_id: {action_id: {"type": ..., <value fields>}}}. Each of our
@@ -134,7 +160,18 @@ class ModalInput(BaseModel):
     channel_id: str
     revoke_before: datetime | None = None
     signer: Signer | None = None  # from the modal's metadata: what CloudTrail showed
+    # Long-term: "key" (the key or user's key named), "user" (every key of the user named) or
+    # "account" (every key of the account), and what narrows a user's or an account's keys.
+    scope: str = SCOPE_KEY
+    filters: ScopeFilters = ScopeFilters()
     problems: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def scope_user(self) -> str | None:
+        """The IAM user whose keys a user scope covers: as typed, or the pasted key's user."""
+        if self.identifier:
+            return self.identifier
+        return self.decoded_key.user_name if self.decoded_key is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,6 +203,8 @@ def revocation_modal(
     account_ids: Mapping[str, str] | None = None,
     signer: Signer | None = None,
     actions_action_id: str = ids.ACTIONS_ACTION,
+    scope: str | None = None,
+    filters: ScopeFilters | None = None,
 ) -> View:
     """The modal for `kind`. A key given as `prefill_identifier` is decoded, never shown.
 
@@ -221,11 +260,15 @@ def revocation_modal(
     # A decoded key stands in for the field: a long-term key names its credential, and a
     # short-term key's signer is read from CloudTrail (a role typed here is checked against it).
     key_stands_in = decoded_key is not None and decoded_key.kind is kind
+    # Every key of the account needs no name.
+    optional = key_stands_in or (kind is KeyKind.LONG_TERM and scope == SCOPE_ACCOUNT)
     blocks.append(
-        _identifier_block(kind, prefill_identifier, identifier_action_id, optional=key_stands_in)
+        _identifier_block(kind, prefill_identifier, identifier_action_id, optional=optional)
     )
     if kind is KeyKind.SHORT_TERM:
         blocks.append(_key_text_block())
+    if kind is KeyKind.LONG_TERM:
+        blocks += _scope_blocks(scope or SCOPE_KEY, filters or ScopeFilters())
     blocks.append(_actions_block(kind, selected_actions, actions_action_id))
     if kind is KeyKind.SHORT_TERM:
         blocks.append(_revoke_before_block(revoke_before))
@@ -317,6 +360,8 @@ def switched_modal(
         account_ids=account_ids,
         signer=signer,
         actions_action_id=actions_action,
+        scope=_selected(values, ids.SCOPE_BLOCK),
+        filters=_filters(values)[0],
     )
 
 
@@ -408,6 +453,56 @@ def _identifier_block(
             }[kind],
         ),
     )
+
+
+def _scope_blocks(scope: str, filters: ScopeFilters) -> list[Block]:
+    options = [
+        Option(value=v, label=plain(label, OPTION_TEXT_LIMIT)) for v, label in SCOPE_LABELS.items()
+    ]
+    narrowing = [
+        Option(value=v, label=plain(label, OPTION_TEXT_LIMIT)) for v, label in FILTER_LABELS.items()
+    ]
+    ticked = [
+        o
+        for o in narrowing
+        if (o.value == ACTIVE_ONLY and filters.active_only)
+        or (o.value == CONSOLE_USERS_ONLY and filters.console_users_only)
+    ]
+    before = filters.created_before
+    return [
+        InputBlock(
+            block_id=ids.SCOPE_BLOCK,
+            label="Scope",
+            hint="A user's or an account's keys are listed when you submit: exactly those are "
+            "shown to the approvers and changed, keys made later are not.",
+            element=StaticSelectElement(
+                action_id=ids.SCOPE_ACTION,
+                options=options,
+                initial_option=options[list(SCOPE_LABELS).index(scope)],
+            ),
+            # The account's keys need no user: the modal is redrawn with the field optional.
+            dispatch_action=True,
+        ),
+        InputBlock(
+            block_id=ids.SCOPE_FILTERS_BLOCK,
+            label="Narrow a user's or an account's keys",
+            optional=True,
+            element=CheckboxesElement(
+                action_id=ids.SCOPE_FILTERS_ACTION,
+                options=narrowing,
+                initial_options=ticked or None,
+            ),
+        ),
+        InputBlock(
+            block_id=ids.CREATED_BEFORE_BLOCK,
+            label="Only keys created before",
+            optional=True,
+            element=DateTimePickerElement(
+                action_id=ids.CREATED_BEFORE_ACTION,
+                initial_date_time=int(before.timestamp()) if before is not None else None,
+            ),
+        ),
+    ]
 
 
 def _key_text_block() -> InputBlock:
@@ -537,6 +632,14 @@ def parse_submission(
     revoke_before, bad_time = _datetime(values, ids.REVOKE_BEFORE_BLOCK)
     if bad_time:
         problems.append((ids.REVOKE_BEFORE_BLOCK, "That is not a date and time."))
+    scope = _selected(values, ids.SCOPE_BLOCK) or SCOPE_KEY
+    if scope not in SCOPE_LABELS or kind is not KeyKind.LONG_TERM:
+        if scope not in SCOPE_LABELS:
+            problems.append((ids.SCOPE_BLOCK, "Choose one of the listed scopes."))
+        scope = SCOPE_KEY
+    filters, filter_problem = _filters(values)
+    if filter_problem:
+        problems.append(filter_problem)
 
     return ModalInput(
         kind=kind,
@@ -550,6 +653,8 @@ def parse_submission(
         channel_id=meta.channel_id,
         revoke_before=revoke_before if kind is KeyKind.SHORT_TERM else None,
         signer=meta.signer if decoded_key is not None and decoded_key == meta.decoded_key else None,
+        scope=scope,
+        filters=filters if kind is KeyKind.LONG_TERM else ScopeFilters(),
         problems=tuple(problems),
     )
 
@@ -572,7 +677,33 @@ def modal_errors(
     for block, message in inp.problems:
         add(block, message)
 
-    if inp.identifier:
+    if inp.scope == SCOPE_USER:
+        if inp.scope_user is None:
+            add(ids.IDENTIFIER_BLOCK, "Enter the IAM user whose keys to act on (or paste a key).")
+        elif not validation.USER_NAME.fullmatch(inp.scope_user):
+            add(
+                ids.IDENTIFIER_BLOCK,
+                "Enter an IAM user name (1-64 of letters, digits and +=,.@_-) for this scope.",
+            )
+    if inp.scope != SCOPE_KEY:
+        offered = [a for a in inp.actions if a not in BULK_ACTIONS]
+        if offered:
+            add(
+                ids.ACTIONS_BLOCK,
+                f"{ACTION_LABELS[offered[0]]} is not offered for a scope of keys: choose "
+                "deactivate, deny the user or delete.",
+            )
+    elif inp.filters != ScopeFilters():
+        add(
+            ids.SCOPE_FILTERS_BLOCK,
+            "Narrowing applies to a user's or an account's keys: choose that scope, or clear it.",
+        )
+
+    if inp.scope != SCOPE_KEY:
+        # The scope names what to act on: a user checked above, or the whole account.
+        if inp.scope == SCOPE_ACCOUNT and inp.identifier:
+            add(ids.IDENTIFIER_BLOCK, "Leave this empty for every key in the account.")
+    elif inp.identifier:
         problem = _identifier_problem(inp.kind, inp.identifier) or _signer_problem(inp)
         if problem:
             add(ids.IDENTIFIER_BLOCK, problem)
@@ -773,6 +904,23 @@ def _actions(values: StateValues) -> tuple[tuple[Action, ...], bool]:
         if action not in chosen:
             chosen.append(action)
     return tuple(chosen), unknown
+
+
+def _filters(values: StateValues) -> tuple[ScopeFilters, tuple[str, str] | None]:
+    element = _element(values, ids.SCOPE_FILTERS_BLOCK)
+    options = element.get("selected_options") if element else None
+    ticked = {o.get("value") for o in options or () if isinstance(o, Mapping)}
+    before, bad = _datetime(values, ids.CREATED_BEFORE_BLOCK)
+    filters = ScopeFilters(
+        created_before=before,
+        active_only=ACTIVE_ONLY in ticked,
+        console_users_only=CONSOLE_USERS_ONLY in ticked,
+    )
+    if bad:
+        return filters, (ids.CREATED_BEFORE_BLOCK, "That is not a date and time.")
+    if ticked - set(FILTER_LABELS):
+        return filters, (ids.SCOPE_FILTERS_BLOCK, "Choose from the listed options.")
+    return filters, None
 
 
 def _datetime(values: StateValues, block_id: str) -> tuple[datetime | None, bool]:

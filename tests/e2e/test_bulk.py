@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import boto_session, create_long_term_key
-from slack_flow import action_ids, click, current, newest_request, wait_final
+from slack_flow import action_ids, click, current, newest_request, open_modal, submit, wait_final
 
 from bot.revocation import bulk
 from bot.revocation.model import Action
 from bot.sandbox import iam as sandbox
 from bot.sandbox.harness import APPROVER, CHANNEL, REQUESTER, Sandbox
 from bot.sandbox.slack_api import Message
+from bot.sandbox.slack_driver import checkboxes
 from bot.views import ids, undo_value
 
 
@@ -102,3 +103,100 @@ async def test_one_approval_runs_the_scope_shows_each_key_and_offers_retry_and_u
 
 def message_request_id(message: Message) -> str:
     return message.text.split(":", 1)[0]
+
+
+# --- the modal and the slash command -------------------------------------------------------------
+
+
+def element_of(view: Any, block_id: str) -> dict[str, Any]:
+    block = next(b for b in view.blocks if b.get("block_id") == block_id)
+    return dict(block["element"])
+
+
+async def test_slash_command_user_scope_prefills_and_submits_a_snapshot(sb: Sandbox) -> None:
+    iam: Any = boto_session().client("iam")
+    mine = [create_long_term_key(iam, "ci-deploy").credential_id for _ in range(2)]
+    create_long_term_key(iam, "someone-else")
+    iam.update_service_specific_credential(
+        UserName="ci-deploy", ServiceSpecificCredentialId=mine[0], Status="Inactive"
+    )
+
+    view = await open_modal(sb, text="user:ci-deploy")
+
+    assert element_of(view, ids.IDENTIFIER_BLOCK)["initial_value"] == "ci-deploy"
+    assert element_of(view, ids.SCOPE_BLOCK)["initial_option"]["value"] == "user"
+    before = len(sb.api.messages(CHANNEL))
+    response = await submit(
+        sb,
+        view,
+        actions=("deactivate", "deny_user"),
+        extra={ids.SCOPE_FILTERS_BLOCK: {ids.SCOPE_FILTERS_ACTION: checkboxes("active_only")}},
+    )
+    assert response.status == 200 and not response.text, response.text
+    message = await newest_request(sb, before)
+
+    req = await sb.services.requests.get(message_request_id(message))
+    assert req is not None and req.bulk is not None
+    assert [k.credential_id for k in req.bulk.keys] == [mine[1]]  # Active keys only
+    assert req.bulk.actions == (Action.DENY_USER, Action.DEACTIVATE)
+    await click(sb, APPROVER, message, ids.APPROVE_ACTION)
+    assert ": completed." in (await wait_final(sb, message, wait=30)).text
+    assert statuses()[mine[1]] == "Inactive"
+
+
+async def test_slash_command_account_opens_the_account_scope(sb: Sandbox) -> None:
+    view = await open_modal(sb, text="account")
+
+    assert element_of(view, ids.SCOPE_BLOCK)["initial_option"]["value"] == "account"
+    assert not element_of(view, ids.IDENTIFIER_BLOCK).get("initial_value")
+
+
+async def test_the_modal_refuses_what_a_scope_cannot_do(sb: Sandbox) -> None:
+    view = await open_modal(sb, text="account")
+
+    response = await submit(sb, view, actions=("reset",))
+
+    errors = response.body["errors"]
+    assert "not offered for a scope" in errors[ids.ACTIONS_BLOCK]
+    view = await open_modal(sb, text="user:not a user")
+    response = await submit(sb, view, actions=("deactivate",))
+    assert "Enter an IAM user name" in response.body["errors"][ids.IDENTIFIER_BLOCK]
+    view = await open_modal(sb, text="")
+    response = await submit(
+        sb,
+        view,
+        identifier="ci-deploy",
+        actions=("deactivate",),
+        extra={ids.SCOPE_FILTERS_BLOCK: {ids.SCOPE_FILTERS_ACTION: checkboxes("active_only")}},
+    )
+    assert "Narrowing applies" in response.body["errors"][ids.SCOPE_FILTERS_BLOCK]
+    assert sb.api.messages(CHANNEL) == []  # nothing was requested
+
+
+async def test_choosing_the_account_scope_makes_the_user_field_optional(sb: Sandbox) -> None:
+    iam: Any = boto_session().client("iam")
+    create_long_term_key(iam, "ci-a")
+    view = await open_modal(sb)
+    assert not next(b for b in view.blocks if b.get("block_id") == ids.IDENTIFIER_BLOCK).get(
+        "optional"
+    )
+    updates = len(sb.api.calls("views.update"))
+
+    response = await sb.driver.block_action_in_view(
+        REQUESTER,
+        view_id=view.id,
+        action_id=ids.SCOPE_ACTION,
+        block_id=ids.SCOPE_BLOCK,
+        selected_option="account",
+    )
+    assert response.status == 200, response.text
+    await sb.api.wait_for(lambda: sb.api.calls("views.update")[updates:], what="views.update")
+    view = sb.api.view(view.id)
+
+    identifier = next(b for b in view.blocks if b.get("block_id") == ids.IDENTIFIER_BLOCK)
+    assert identifier.get("optional") is True
+    before = len(sb.api.messages(CHANNEL))
+    response = await submit(sb, view, actions=("deactivate",))  # Slack submits it now
+    assert response.status == 200 and not response.text, response.text
+    message = await newest_request(sb, before)
+    assert "1 key* of *1 user" in str(current(sb, message).blocks)
