@@ -317,7 +317,12 @@ def serve_environment(
 
 @contextlib.asynccontextmanager
 async def app_process(
-    workdir: Path, stopped: Stopped, *, ready_timeout: float = 30.0, stop_timeout: float = 30.0
+    workdir: Path,
+    stopped: Stopped,
+    *,
+    ready_timeout: float = 30.0,
+    stop_timeout: float = 30.0,
+    settings: dict[str, str] | None = None,
 ) -> AsyncIterator[Target]:
     """`bedrock-revoker serve` in its own process against a Slack stand-in served here."""
     async with SlackApiStandIn() as api:
@@ -327,7 +332,7 @@ async def app_process(
         log_path = workdir / "serve.log"
         proc = await asyncio.create_subprocess_exec(
             *serve_command(),
-            env=serve_environment(api, secret, port, workdir),
+            env={**serve_environment(api, secret, port, workdir), **(settings or {})},
             cwd=workdir,  # no stray .env is read
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -6,7 +6,9 @@ with an IAM client of their own (botocore's adaptive retries: throttling slows t
 of failing keys). Results are recorded in batches, one compare-and-set at most every
 `FLUSH_SECONDS`, never one rewrite of the request per key. A crash loses at most the batch in
 flight; on resuming, those calls run again and, every call reading IAM before it writes, find
-their change in place ("already") without a second write. A phase's results are recorded
+their change in place ("already") without a second write. The read before the writes is one
+listing per phase (the user's keys, or the account's a thousand a page), not one per key, so a
+run makes about one IAM call per key. A phase's results are recorded
 before the next phase starts, so a key is Inactive before it is deleted.
 """
 
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING
 from bot.requests import OutcomeCode, RequestService, RevocationRequest
 from bot.revocation import bulk_verify, executor
 from bot.revocation.bulk import KeyResult
-from bot.revocation.model import RevocationPlan, StepResult, Verification
+from bot.revocation.model import Action, RevocationPlan, StepResult, Verification
 from bot.revocation.service import Revoker
 
 if TYPE_CHECKING:
@@ -115,14 +117,27 @@ async def run(
             if not todo:
                 continue
             phase = plan.phase_plan(action, indexes)
+            # The read before each write, for the whole phase in one listing: a key already
+            # as wanted (also one changed by a runner that died before recording it) is found
+            # so, with no call of its own.
+            now: dict[str, str] | None = None
+            if action is not Action.DENY_USER:
+                now = await loop.run_in_executor(pool, bulk_verify.statuses, iam, plan)
 
             def call(
-                index: int, phase: RevocationPlan = phase, start: int = indexes.start
+                index: int,
+                phase: RevocationPlan = phase,
+                start: int = indexes.start,
+                now: dict[str, str] | None = now,
             ) -> StepResult | None:
                 if recorder.lost:
                     return None
+                known = None
+                if now is not None:
+                    key = plan.keys[index - start]
+                    known = (True, now.get(key.credential_id))
                 return executor.run_step(
-                    revoker.clients, phase, index - start, request_id=req.id, iam=iam
+                    revoker.clients, phase, index - start, request_id=req.id, iam=iam, known=known
                 )
 
             async def one(index: int, call=call) -> None:  # type: ignore[no-untyped-def]

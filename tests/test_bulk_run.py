@@ -112,6 +112,7 @@ async def test_every_key_of_the_account_is_deactivated_results_recorded_in_batch
 ) -> None:
     made = make_keys(iam, 15)  # 30 keys on 15 users
     req = await approved_bulk(hub, revoker, account_plan(revoker))
+    listed = sandbox.seen("ListServiceSpecificCredentials")
 
     done = await run_to_end(hub, revoker, req.id)
 
@@ -120,6 +121,8 @@ async def test_every_key_of_the_account_is_deactivated_results_recorded_in_batch
     assert sorted(r.i for r in done.key_results) == list(range(30))
     assert {r.o for r in done.key_results} == {KeyOutcome.DONE}
     assert sandbox.seen("UpdateServiceSpecificCredential") == len(made)  # once each
+    # Read before writing in one listing for the phase, and one more to verify: not per key.
+    assert sandbox.seen("ListServiceSpecificCredentials") - listed == 2
     # Recorded in batches: fewer writes than keys, each batch one audit event.
     batches = [e for e in await hub.history(req.id) if e.type is EventType.STEP]
     assert 1 <= len(batches) < len(made)

@@ -91,6 +91,7 @@ class _Step:
         step: IamCall,
         request_id: str | None,
         iam: IAMClient | None = None,
+        known: tuple[bool, str | None] | None = None,
     ) -> None:
         self.plan = plan
         self.index = index
@@ -100,6 +101,7 @@ class _Step:
         self.clients = clients
         self.request_id = request_id
         self.iam: IAMClient = iam or clients.iam(self.account, request_id=request_id)
+        self.known = known
 
     def run(self) -> _Outcome:
         op = self.step.operation
@@ -122,7 +124,10 @@ class _Step:
     # -- credentials -----------------------------------------------------------------------
 
     def _current(self) -> tuple[bool, str | None]:
-        """(user exists, the key's status or None when absent)."""
+        """(user exists, the key's status or None when absent): read now, or as a bulk run
+        read it for its whole phase in one listing just before."""
+        if self.known is not None:
+            return self.known
         try:
             cred = find_credential(
                 self.iam, self.p["UserName"], self.p["ServiceSpecificCredentialId"]
@@ -359,13 +364,16 @@ def run_step(
     *,
     request_id: str | None = None,
     iam: IAMClient | None = None,
+    known: tuple[bool, str | None] | None = None,
 ) -> StepResult:
     """Run step `index` of `plan` (blocking: call it off the event loop). Every failure becomes
     the step's result, in plain words with IAM's error code and request id. `iam`: the client
-    to use instead of the account's usual one (a bulk run's, with adaptive retries)."""
+    to use instead of the account's usual one (a bulk run's, with adaptive retries). `known`:
+    (user exists, key status) of a key step, read for many keys in one listing just before,
+    instead of the step's own read."""
     step = plan.steps[index]
     try:
-        out = _Step(clients, plan, index, step, request_id, iam).run()
+        out = _Step(clients, plan, index, step, request_id, iam, known).run()
     except Exception as exc:
         e = explain(
             exc,

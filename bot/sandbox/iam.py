@@ -39,6 +39,7 @@ import logging
 import secrets
 import string
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -544,11 +545,12 @@ def inject_error(
 
 
 def clear_faults() -> None:
-    """Forget every injected error, release every hold and zero the call counts."""
+    """Forget every injected error, release every hold, zero the call counts and the latency."""
     with _LOCK:
         _FAULTS.clear()
         holds = list(_HOLDS)
         _SEEN.clear()
+        _LATENCY[0] = 0.0
     for held in holds:
         held.release()
 
@@ -629,6 +631,18 @@ def hold(operation: str, *, timeout: float = 120.0) -> Hold:
     return held
 
 
+_LATENCY: list[float] = [0.0]  # seconds every IAM/STS/CloudTrail call takes before answering
+
+
+def set_latency(seconds: float) -> None:
+    """Make every call IAM (or STS, CloudTrail) receives take `seconds` before it is handled,
+    standing in for the real service's latency in benchmarks. 0 (the default) is moto's own."""
+    if seconds < 0:
+        raise ValueError("latency cannot be negative")
+    with _LOCK:
+        _LATENCY[0] = seconds
+
+
 def seen(operation: str) -> int:
     """How many calls of `operation` IAM (or STS) has received since the last reset, as its own
     request log would count them: what the caller did, whatever became of the answers."""
@@ -661,8 +675,11 @@ def _wrap_call_action(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
             _SEEN[action] = _SEEN.get(action, 0) + 1
             _CALLS.append(AwsCall(self.service_name, action))
             held = next((h for h in _HOLDS if h.operation == action), None)
+            latency = _LATENCY[0]
         if held is not None:
             held.wait_here()
+        if latency:
+            time.sleep(latency)  # this request's own server thread, as IAM's latency would
         fault = _take_fault(self)
         if fault is None:
             return original(self)
