@@ -249,9 +249,9 @@ async def test_deny_each_user_once_then_deactivate_then_delete(
     assert sandbox.seen("DeleteServiceSpecificCredential") == 6
     assert statuses(iam) == {}
     for user in plan.users:
-        assert iam.list_user_policies(UserName=user)["PolicyNames"] == [
-            "BedrockKeyRevokerDenyBearerToken"
-        ]
+        # The request's own deny policy: undoing another request never lifts it.
+        assert iam.list_user_policies(UserName=user)["PolicyNames"] == [plan.deny_policy_name]
+    assert plan.deny_policy_name.startswith("BedrockKeyRevokerDenyBearerToken-")
     assert done.report is not None
     assert [c.action for c in done.report.verification.checks] == [
         Action.DENY_USER,

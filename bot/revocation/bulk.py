@@ -40,6 +40,7 @@ from bot.revocation.model import (
     StepOutcome,
     StepResult,
     Target,
+    plan_tag,
 )
 from bot.revocation.planner import EVENTUAL_CONSISTENCY_NOTE
 
@@ -173,6 +174,12 @@ class BulkPlan(Frozen):
     plan_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
+    def deny_policy_name(self) -> str:
+        """The deny policy this request puts on each user: its own name, so undoing another
+        request never lifts this one's containment."""
+        return policies.deny_policy_name(plan_tag(self.plan_id))
+
+    @property
     def users(self) -> tuple[str, ...]:
         return tuple(sorted({k.user_name for k in self.keys}))
 
@@ -188,7 +195,7 @@ class BulkPlan(Frozen):
         for action in self.actions:
             if action is Action.DENY_USER:
                 for user in self.users:
-                    yield deny_user_call(user, self.deny_document or {})
+                    yield deny_user_call(user, self.deny_document or {}, self.deny_policy_name)
             else:
                 for key in self.keys:
                     yield key_call(action, key)
@@ -290,7 +297,9 @@ class BulkPlan(Frozen):
             if index in indexes:
                 offset = index - indexes.start
                 if action is Action.DENY_USER:
-                    return deny_user_call(self.users[offset], self.deny_document or {})
+                    return deny_user_call(
+                        self.users[offset], self.deny_document or {}, self.deny_policy_name
+                    )
                 return key_call(action, self.keys[offset])
         raise IndexError(index)
 
@@ -327,16 +336,12 @@ class KeyResult(Frozen):
 MESSAGE_LIMIT = 300
 
 
-def deny_user_call(user: str, document: dict[str, Any]) -> IamCall:
+def deny_user_call(user: str, document: dict[str, Any], policy_name: str) -> IamCall:
     return IamCall(
         action=Action.DENY_USER,
         operation="PutUserPolicy",
-        params={
-            "UserName": user,
-            "PolicyName": policies.DENY_POLICY_NAME,
-            "PolicyDocument": document,
-        },
-        summary=f"Attach inline policy {policies.DENY_POLICY_NAME} to user {user}",
+        params={"UserName": user, "PolicyName": policy_name, "PolicyDocument": document},
+        summary=f"Attach inline policy {policy_name} to user {user}",
     )
 
 
@@ -429,7 +434,8 @@ def resolve_sync(
     ]
     if Action.DENY_USER in wanted:
         notes.append(
-            f"deny_user attaches {policies.DENY_POLICY_NAME} once to each of the "
+            f"deny_user attaches {policies.DENY_POLICY_NAME}-<this request's tag> once to each "
+            "of the "
             f"{len({k.user_name for k in keys})} users: it stops every Bedrock API key of the "
             "user, also keys made after the snapshot. The users' other permissions are unchanged."
         )

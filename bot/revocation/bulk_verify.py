@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from bot import policies
 from bot.revocation import iam_reads
 from bot.revocation.bulk import BulkPlan, KeyOutcome, KeyResult
 from bot.revocation.iam_errors import error_code
@@ -61,14 +60,12 @@ def verify_sync(
         done = [i for i in indexes if i in ok]
         if action is Action.DENY_USER:
             users = [plan.users[i - indexes.start] for i in done]
-            docs = pool.map(
-                lambda u: iam_reads.user_policy(iam, u, policies.DENY_POLICY_NAME), users
-            )
+            docs = pool.map(lambda u: iam_reads.user_policy(iam, u, plan.deny_policy_name), users)
             missing = [u for u, doc in zip(users, docs, strict=True) if doc != plan.deny_document]
             checks.append(
                 Check(
                     description=(
-                        f"{policies.DENY_POLICY_NAME} is attached as planned to each of "
+                        f"{plan.deny_policy_name} is attached as planned to each of "
                         f"{len(users)} users"
                     ),
                     action=action,

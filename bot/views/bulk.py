@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from bot import policies
 from bot.requests import KEYS_PER_REPLY
 from bot.revocation.bulk import BulkPlan, KeyOutcome, KeyResult
 from bot.revocation.model import ACTION_LABELS, Action
@@ -77,7 +76,7 @@ def bulk_plan_reply(plan: BulkPlan, part: int, of: int, *, request_id: str) -> R
         for action in plan.actions:
             out.add_text(f"• {ACTION_LABELS[action]}: {_calls_of(plan, action)}")
         if plan.deny_document is not None:
-            out.add_text(f"Each user gets {code(policies.DENY_POLICY_NAME)}:")
+            out.add_text(f"Each user gets {code(plan.deny_policy_name)}:")
             out.add_json(plan.deny_document)
         for note in plan.notes:
             out.add_text(f":warning: {user_text(note, 1000)}")

@@ -55,10 +55,13 @@ async def request_message(sb: Sandbox) -> Message:
 
 async def settled(sb: Sandbox, message: Message) -> None:
     """Wait for the request's first replies: its plan, and for a request made in the form its
-    blast-radius report (which follows the plan before anyone approves)."""
+    blast-radius report (which follows the plan before anyone approves; a scope of keys has
+    none)."""
     await sb.api.wait_for(lambda: sb.api.thread(CHANNEL, message.ts), what="plan reply")
-    # An undo (its reason says so) reverses a request whose blast radius is already shown.
-    if "Undo of R-" not in json.dumps(message.blocks):
+    # An undo (its reason says so) reverses a request whose blast radius is already shown;
+    # a scope of keys (its message shows the scope) has no blast-radius report.
+    shown = json.dumps(message.blocks)
+    if "Undo of R-" not in shown and "*Scope:*" not in shown:
         await sb.api.wait_for(
             lambda: any(
                 b.get("block_id") == ids.BLAST_RADIUS_BLOCK
