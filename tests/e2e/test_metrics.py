@@ -12,10 +12,10 @@ from pathlib import Path
 
 import aiohttp
 from conftest import boto_session, create_long_term_key
-from processes import START_TIMEOUT, LogTail, free_port, serve_command
+from processes import START_TIMEOUT, LogTail, free_port, operator_env, serve_command
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.sandbox.harness import APPROVER, APPROVER_GROUP, CHANNEL, REQUESTER, workspace
+from bot.sandbox.harness import APPROVER, CHANNEL, REQUESTER, workspace
 from bot.sandbox.slack_api import SlackApiStandIn
 from bot.sandbox.slack_driver import SlackDriver, plain_text_input
 from bot.views import ids
@@ -45,23 +45,9 @@ async def test_metrics_count_a_revocation_and_readiness_follows_slack(
     async with SlackApiStandIn() as api:
         workspace(api)
         env = {
-            "PATH": "/usr/bin:/bin",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": aws_server,
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "SLACK_BOT_TOKEN": api.bot_token,
+            **operator_env(api, aws_server, f"sqlite:///{tmp_path / 'revoker.db'}"),
             "SLACK_SIGNING_SECRET": secret,
-            "SLACK_API_URL": api.base_url,
-            "REVOKER_APPROVER_USER_IDS": APPROVER,
-            "REVOKER_APPROVER_USERGROUP_IDS": APPROVER_GROUP,
-            "REVOKER_DATABASE_URL": f"sqlite:///{tmp_path / 'revoker.db'}",
-            "REVOKER_HOST": "127.0.0.1",
             "REVOKER_PORT": str(port),
-            "REVOKER_LOG_FORMAT": "json",
         }
         proc = await asyncio.create_subprocess_exec(
             *serve_command(),

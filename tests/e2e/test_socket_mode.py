@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,9 +18,9 @@ from typing import Any
 
 import aiohttp
 from conftest import boto_session, create_long_term_key
-from processes import START_TIMEOUT, LogTail, free_port, serve_command
+from processes import START_TIMEOUT, LogTail, free_port, operator_env, serve_command
 
-from bot.sandbox.harness import APPROVER, APPROVER_GROUP, CHANNEL, REQUESTER, workspace
+from bot.sandbox.harness import APPROVER, CHANNEL, REQUESTER, workspace
 from bot.sandbox.slack_api import Message, SlackApiStandIn
 from bot.sandbox.slack_driver import SocketDriver, SocketResponse, plain_text_input
 from bot.sandbox.slack_socket import Connection
@@ -58,29 +57,12 @@ async def serving(
 ) -> AsyncIterator[Served]:
     """`bedrock-revoker serve` in Socket Mode against `api`; the caller waits for readiness."""
     port = free_port()
-    keep = ("PATH", "HOME", "LANG", "SYSTEMROOT")
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": aws_url,
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "SLACK_BOT_TOKEN": api.bot_token,
-            "SLACK_APP_TOKEN": api.app_token,  # and no SLACK_SIGNING_SECRET: none is needed
-            "SLACK_API_URL": api.base_url,
-            "REVOKER_APPROVER_USER_IDS": APPROVER,
-            "REVOKER_APPROVER_USERGROUP_IDS": APPROVER_GROUP,
-            "REVOKER_DATABASE_URL": f"sqlite:///{tmp_path / 'revoker.db'}",
-            "REVOKER_HOST": "127.0.0.1",
-            "REVOKER_PORT": str(port),
-            "REVOKER_LOG_FORMAT": "json",
-            **overrides,
-        }
-    )
+    env = {
+        **operator_env(api, aws_url, f"sqlite:///{tmp_path / 'revoker.db'}"),
+        "SLACK_APP_TOKEN": api.app_token,  # and no SLACK_SIGNING_SECRET: none is needed
+        "REVOKER_PORT": str(port),
+        **overrides,
+    }
     proc = await asyncio.create_subprocess_exec(
         *serve_command(),
         "serve",
