@@ -33,12 +33,14 @@ def register(app: AsyncApp, h: Handlers) -> None:
     @app.action(ids.KIND_ACTION)
     async def switch_key_type(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        h.after_ack(_switch(h, client, body["view"]), "switch_key_type")
+        if (view := _modal(body)) is not None:
+            h.after_ack(_switch(h, client, view), "switch_key_type")
 
     @app.action(ids.SCOPE_ACTION)
     async def switch_scope(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        h.after_ack(_switch(h, client, body["view"]), "switch_scope")
+        if (view := _modal(body)) is not None:
+            h.after_ack(_switch(h, client, view), "switch_scope")
 
     @app.view(ids.REVOKE_CALLBACK_ID)
     async def submit_request(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -70,6 +72,16 @@ def register(app: AsyncApp, h: Handlers) -> None:
             return
         await ack()
         h.after_ack(_reject(h, rejection, user), "submit_rejection")
+
+
+def _modal(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The modal a form action came from. Slack always sends it; a payload without one (forged
+    with the signing secret, or an action id reused on a message) has nothing to redraw."""
+    view = body.get("view")
+    if isinstance(view, dict) and isinstance(view.get("state"), dict) and view.get("id"):
+        return view
+    log.info("a form action without its modal; nothing to redraw")
+    return None
 
 
 async def _switch(h: Handlers, client: AsyncWebClient, view: dict[str, Any]) -> None:

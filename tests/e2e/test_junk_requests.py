@@ -195,3 +195,35 @@ async def test_unsigned_junk_gets_401_before_any_parsing(
 async def test_a_genuine_command_still_gets_through(sb: Sandbox) -> None:
     response = await sb.driver.slash_command(REQUESTER, CHANNEL, text="help")
     assert response.status == 200 and response.json()["response_type"] == "ephemeral"
+
+
+@pytest.mark.parametrize("view", [None, "absent"], ids=["view null", "no view"])
+@pytest.mark.parametrize("action_id", ["kind_choice", "scope_choice"])
+async def test_a_form_action_without_its_modal_is_acked_and_ignored(
+    sb: Sandbox, caplog: pytest.LogCaptureFixture, action_id: str, view: str | None
+) -> None:
+    """Found by a long fuzz run: the key-type switch clicked on a message (no modal) made a 500,
+    or with `view: null` an ERROR traceback after the ack."""
+    caplog.set_level(logging.DEBUG)
+    payload: dict[str, object] = {
+        "type": "block_actions",
+        "team": {"id": "T0001", "domain": "sandbox"},
+        "user": {"id": REQUESTER, "team_id": "T0001"},
+        "api_app_id": "A0REVOKER",
+        "container": {"type": "message", "message_ts": "1.2", "channel_id": CHANNEL},
+        "channel": {"id": CHANNEL},
+        "message": {"ts": "1.2", "text": "request", "blocks": []},
+        "actions": [{"type": "button", "action_id": action_id, "value": "R-FZV5A930"}],
+        "trigger_id": "1.2.3",
+    }
+    if view is None:
+        payload["view"] = None
+    body = _payload(payload)
+    calls = len(sb.api.calls())
+
+    response = await sb.driver.post_raw(body, {"Content-Type": FORM, **sb.driver.sign(body)})
+    await sb.app.settle()
+
+    assert response.status == 200, (response.status, response.text)
+    assert _trouble(caplog) == []
+    assert [c.method for c in sb.api.calls()[calls:] if c.method != "auth.test"] == []
