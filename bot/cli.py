@@ -422,8 +422,8 @@ def run_demo(args: argparse.Namespace) -> int:
 def _add_audit(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "audit",
-        help="export the audit log as JSON lines, or verify an export's hash chains",
-        description="Export the audit log as JSON lines, or verify an export's hash chains.",
+        help="export the audit log as JSON lines, or verify its hash chains",
+        description="Export the audit log as JSON lines, or verify its hash chains.",
     )
     actions = parser.add_subparsers(dest="audit", metavar="ACTION", required=True)
 
