@@ -104,17 +104,24 @@ def new_request_id() -> str:
 
 
 def undo_request_id(original_id: str, actions: str, attempt: int) -> str:
-    """The id of the `attempt`th undo request (0 first) of `actions` on `original_id`.
+    """The id of the `attempt`th undo request (0 first) of `actions` on `original_id`."""
+    return _derived_id(f"undo:{original_id}:{actions}:{attempt}")
 
-    Derived, not drawn: every replica handling the same Undo click aims at the same id, and the
-    store's create, which refuses a taken id, lets exactly one of them make the request.
-    """
-    digest = hashlib.sha256(f"undo:{original_id}:{actions}:{attempt}".encode()).digest()
+
+def retry_request_id(original_id: str, attempt: int) -> str:
+    """The id of the `attempt`th retry (0 first) of the failed keys of `original_id`."""
+    return _derived_id(f"retry:{original_id}:{attempt}")
+
+
+def _derived_id(seed: str) -> str:
+    """Derived, not drawn: every click on the same Undo or Retry button, on any replica, aims at
+    the same id, and the store's create, which refuses a taken id, lets exactly one make it."""
+    digest = hashlib.sha256(seed.encode()).digest()
     bits = int.from_bytes(digest[:5], "big")  # 40 bits, as new_request_id
     return "R-" + "".join(_CROCKFORD[(bits >> shift) & 31] for shift in range(35, -1, -5))
 
 
-MAX_UNDO_ATTEMPTS = 100  # undo requests of one action of one request, ended ones included
+MAX_FOLLOW_UPS = 100  # undo (of one action) or retry requests of one request, ended ones too
 
 
 def normalize_request_id(text: str) -> str:
@@ -184,6 +191,7 @@ class RevocationRequest(Frozen):
     decision_note: str | None = None  # reject/cancel reason as typed; escape it when rendering
     report: ExecutionReport | None = None
     undo_of: str | None = None  # the request this one reverses
+    retry_of: str | None = None  # the bulk request whose failed keys this one retries
     # Execution, recorded as it happens: the runner holding it, each step's result as it ended,
     # and the steps that cannot be re-run blindly (reset) whose call may have been made.
     lease: Lease | None = None
@@ -444,10 +452,15 @@ class RequestService:
         request_id: str | None = None,
         blast_radius: BlastRadius | None = None,
         bulk: BulkPlan | None = None,
+        retry_of: str | None = None,
     ) -> RevocationRequest:
         """Store a new pending request (of a scope of keys with `bulk`). `request_id` is the id
         to give it when free (the one its target was resolved under, so AWS's records name
-        it); a fresh one is drawn otherwise."""
+        it); a fresh one is drawn otherwise.
+
+        `undo_of` or `retry_of` make it a follow-up of an ended request (an undo of some of its
+        actions, or a retry of a bulk request's failed keys): refused while the same follow-up
+        is still pending, approved or executing, however many clicks or replicas ask at once."""
         reason = redact_free_text(reason.strip())
         if not reason:
             raise InvalidInput(
@@ -464,11 +477,27 @@ class RequestService:
                     f"Only a completed request can be undone; {original.id} is {original.status}."
                 )
             undo_of = original.id
+        if retry_of is not None:
+            if undo_of is not None:
+                raise InvalidInput("A request undoes another or retries its failures, not both.")
+            original = await self.get(retry_of)
+            if original is None:
+                raise NotFound(f"There is no request {retry_of}.")
+            if (
+                bulk is None
+                or original.bulk is None
+                or not original.is_terminal
+                or original.bulk.failures(original.key_results) is None
+            ):
+                raise InvalidInput(f"{original.id} has no failed keys to retry.")
+            retry_of = original.id
         now = self._now()
         asked = ",".join(a.value for a in plan.actions)
+        # One follow-up per click across replicas: racing creators derive the same ids, in turn.
         if undo_of is not None:
-            # One undo request per click across replicas: racing creators derive the same id.
-            ids = [undo_request_id(undo_of, asked, n) for n in range(MAX_UNDO_ATTEMPTS)]
+            ids = [undo_request_id(undo_of, asked, n) for n in range(MAX_FOLLOW_UPS)]
+        elif retry_of is not None:
+            ids = [retry_request_id(retry_of, n) for n in range(MAX_FOLLOW_UPS)]
         else:
             # 40 random bits: a collision is unlikely but possible; the store refuses a taken id.
             ids = [request_id or new_request_id()] + [new_request_id() for _ in range(4)]
@@ -497,6 +526,7 @@ class RequestService:
                 expires_at=now + self._ttl,
                 required_approvals=required_approvals,
                 undo_of=undo_of,
+                retry_of=retry_of,
                 notices=notices,
                 bulk=bulk,
             )
@@ -507,19 +537,18 @@ class RequestService:
                 self._written(request)
                 return request
             taken = await self._store.get(candidate)
-            if (
-                taken is not None
-                and undo_of is not None
-                and taken.undo_of == undo_of
-                and taken.plan.actions == plan.actions
-                and (taken.bulk is None) == (bulk is None)
-                and taken.status is RequestStatus.PENDING
-            ):
-                raise InvalidInput(
-                    f"{taken.id} already asks for this undo ({asked}) of {undo_of}; "
-                    "it is waiting for approval."
+            if taken is not None and _same_follow_up(taken, request) and _under_way(taken, now):
+                what = (
+                    f"retries the failed keys of {retry_of}"
+                    if retry_of is not None
+                    else f"asks for this undo ({asked}) of {undo_of}"
                 )
-            # Otherwise an earlier undo that has ended (or, rarely, an unrelated request): next.
+                raise InvalidInput(
+                    f"{taken.id} already {what}; {_UNDER_WAY[taken.status]}. "
+                    "Nothing new was requested: ask again once it has ended."
+                )
+            # Otherwise an earlier follow-up that has ended (or, rarely, an unrelated request):
+            # the next id. Ended is final, so the one under way, if any, is the last one made.
         raise RuntimeError("could not allocate a free request id")
 
     async def approve(
@@ -1036,6 +1065,31 @@ def _clean_note(note: str | None) -> str | None:
     return redact_free_text(note.strip()) if note and note.strip() else None
 
 
+_UNDER_WAY = {
+    RequestStatus.PENDING: "it is waiting for approval",
+    RequestStatus.APPROVED: "it is approved and about to run",
+    RequestStatus.EXECUTING: "it is being carried out",
+}
+
+
+def _same_follow_up(taken: RevocationRequest, request: RevocationRequest) -> bool:
+    """`taken` asks for what `request` would: the retry, or the same undo, of one request."""
+    if request.retry_of is not None:
+        return taken.retry_of == request.retry_of
+    return (
+        request.undo_of is not None
+        and taken.undo_of == request.undo_of
+        and taken.plan.actions == request.plan.actions
+        and (taken.bulk is None) == (request.bulk is None)
+    )
+
+
+def _under_way(req: RevocationRequest, now: datetime) -> bool:
+    """Not ended: pending (and not past its TTL, expired in fact), approved or executing. Until
+    it ends, a second request of the same keys would only race it."""
+    return req.status in ACTIVE_STATUSES and not req.is_due(now)
+
+
 def _refuse(code: OutcomeCode, message: str, req: RevocationRequest) -> Outcome:
     return Outcome(code=code, message=message, request=req)
 
@@ -1080,6 +1134,7 @@ def _requested_data(req: RevocationRequest) -> dict[str, Any]:
         "required_approvals": req.required_approvals,
         "expires_at": req.expires_at.isoformat(),
         "undo_of": req.undo_of,
+        **({} if req.retry_of is None else {"retry_of": req.retry_of}),
         "target": {
             "kind": t.kind,
             "account": t.account,

@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import RevokerError
 from bot.logs import log_context
-from bot.requests import RequestStatus, RevocationRequest
+from bot.requests import RevocationRequest
 from bot.revocation.model import Action, KeyKind, Target
 from bot.views import ids, parse_undo_value, refusal, reject_modal
 from handlers.context import Handlers
@@ -121,12 +121,6 @@ async def _request_undo(
     offered = (await h.channel.summary(original)).undo_actions
     if reversal not in offered:
         raise RevokerError(f"{request_id} offers no {reversal.value} now.")
-    for waiting in await h.channel.undos_of(original):
-        if waiting.status is RequestStatus.PENDING and reversal in waiting.plan.actions:
-            raise RevokerError(
-                f"{waiting.id} already asks for this undo ({reversal.value}) of {original.id}; "
-                "it is waiting for approval."
-            )
     if original.bulk is not None:
         # Exactly the keys this request deactivated; each call reads IAM before it writes.
         undo = original.bulk.undo(original.key_results)
@@ -176,6 +170,9 @@ async def _retry_failures(h: Handlers, user: str, channel: str, request_id: str)
             )
             if retry is None:
                 raise RevokerError(f"{original.id} has no failed keys to retry.")
+            # A click delivered twice, a double click or a second person: one retry while it
+            # is under way. The hub derives its id, so the store's create lets one click win
+            # and tells the others which request it is.
             await h.services.requests.create(
                 retry.request_plan(),
                 requester=user,
@@ -183,6 +180,7 @@ async def _retry_failures(h: Handlers, user: str, channel: str, request_id: str)
                 reason=f"Retry of the failures of {original.id}",
                 required_approvals=h.services.settings.required_approvals,
                 bulk=retry,
+                retry_of=original.id,
             )
         except RevokerError as exc:
             await _refuse(h, user, channel, exc.message)

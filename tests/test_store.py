@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from conftest import T0, clean_aws_env, make_request
+from conftest import T0, Clock, clean_aws_env, make_plan, make_request
 from moto import mock_aws
 
 from bot.audit import EventType, new_event, verify_lines
@@ -18,10 +19,16 @@ from bot.requests import (
     Lease,
     Notice,
     NoticeKind,
+    OutcomeCode,
+    RequestService,
     RequestStatus,
+    RevocationRequest,
     advance,
+    new_request_id,
 )
-from bot.revocation.model import Action, StepOutcome, StepResult
+from bot.revocation import bulk
+from bot.revocation.bulk import BulkPlan, KeyOutcome, KeyResult, ScopedKey
+from bot.revocation.model import Action, StepOutcome, StepResult, Verification
 from bot.revocation.planner import undo_actions
 from bot.sandbox import dynamodb
 from bot.store import RequestStore, open_store
@@ -395,3 +402,186 @@ async def test_a_completed_delete_offers_no_undo(store: RequestStore) -> None:
     ok = StepResult(index=0, operation=step.operation, outcome=StepOutcome.OK, message="deleted")
     assert undo_actions(got.plan) == ()
     assert undo_actions(got.plan, [ok]) == ()
+
+
+# --- follow-ups: one retry (or undo) of a request under way at a time, whoever asks -------------
+
+
+def another_handle(store: RequestStore) -> RequestStore:
+    """The same storage as a second replica opens it: its own connection or client."""
+    if isinstance(store, SqliteStore):
+        return SqliteStore(store.path)
+    assert isinstance(store, DynamoDbStore)
+    return DynamoDbStore(store.table)
+
+
+def ended_with_failures() -> RevocationRequest:
+    """A bulk deactivation of two keys that ended partially completed: ci-02's call failed."""
+    plan = BulkPlan(
+        scope=bulk.parse_scope("account"),
+        resolved_at=T0,
+        actions=(Action.DEACTIVATE,),
+        keys=(
+            ScopedKey(user_name="ci-01", credential_id="ACCA" + "A" * 17, status="Active"),
+            ScopedKey(user_name="ci-02", credential_id="ACCA" + "B" * 17, status="Active"),
+        ),
+    )
+    return RevocationRequest(
+        id=new_request_id(),
+        requester="U_REQ",
+        channel_id="C1",
+        reason="INC-1 CI secrets leaked",
+        plan=plan.request_plan(),
+        bulk=plan,
+        key_results=(
+            KeyResult(i=0, o=KeyOutcome.DONE),
+            KeyResult(i=1, o=KeyOutcome.ERROR, code="AccessDenied", msg="denied"),
+        ),
+        status=RequestStatus.PARTIAL,
+        created_at=T0,
+        expires_at=T0 + timedelta(hours=1),
+    )
+
+
+async def retry_failures(
+    hub: RequestService, original: RevocationRequest, user: str = "U_B"
+) -> RevocationRequest:
+    """What the Retry failures button asks the hub for."""
+    assert original.bulk is not None
+    failed = original.bulk.failures(original.key_results)
+    assert failed is not None
+    return await hub.create(
+        failed.request_plan(),
+        user,
+        original.channel_id,
+        f"Retry of the failures of {original.id}",
+        bulk=failed,
+        retry_of=original.id,
+    )
+
+
+async def approver(user_id: str) -> bool:
+    return user_id == "U_APPROVER"
+
+
+async def test_a_retry_of_failures_is_refused_while_one_is_under_way(store: RequestStore) -> None:
+    clock = Clock()
+    hub = RequestService(store, clock=clock)
+    original = ended_with_failures()
+    await store.create(original)
+
+    first = await retry_failures(hub, original)
+    assert first.retry_of == original.id and first.status is RequestStatus.PENDING
+    assert first.bulk is not None and [k.user_name for k in first.bulk.keys] == ["ci-02"]
+    with pytest.raises(InvalidInput, match=f"{first.id} already retries the failed keys of "):
+        await retry_failures(hub, original, user="U_C")  # another person, same button
+
+    # Rejected: it ended, so the failures can be asked for again, as a new request.
+    await hub.reject(first.id, "U_APPROVER", approver)
+    second = await retry_failures(hub, original)
+    assert second.id != first.id and second.retry_of == original.id
+
+    # Approved, then executing: still under way, still refused, naming it.
+    assert (await hub.approve(second.id, "U_APPROVER", approver)).code is OutcomeCode.APPROVED
+    with pytest.raises(InvalidInput, match=f"{second.id} .* it is approved and about to run"):
+        await retry_failures(hub, original)
+    claimed = await hub.claim(second.id, "runner-a", timedelta(seconds=30))
+    assert claimed.code is OutcomeCode.EXECUTION_STARTED
+    with pytest.raises(InvalidInput, match=f"{second.id} .* it is being carried out"):
+        await retry_failures(hub, original)
+
+    # Finished: a new retry may be asked for again.
+    await hub.finish(second.id, "runner-a", Verification(checks=()))
+    third = await retry_failures(hub, original)
+    assert third.id not in (first.id, second.id)
+
+    # Pending past its TTL is expired in fact, even before a sweep records it.
+    clock.now += timedelta(hours=2)
+    fourth = await retry_failures(hub, original)
+    assert fourth.id not in (first.id, second.id, third.id)
+    retries = [r for r in await store.list_recent(limit=10) if r.retry_of == original.id]
+    assert [r.id for r in retries if not r.is_due(clock.now) and not r.is_terminal] == [fourth.id]
+
+
+async def test_only_a_bulk_request_that_ended_with_failures_can_be_retried(
+    store: RequestStore,
+) -> None:
+    hub = RequestService(store, clock=Clock())
+    failed = ended_with_failures()
+    running = failed.model_copy(update={"id": new_request_id(), "status": RequestStatus.EXECUTING})
+    clean = failed.model_copy(
+        update={"id": new_request_id(), "key_results": (KeyResult(i=0, o=KeyOutcome.DONE),)}
+    )
+    single = make_request().model_copy(update={"status": RequestStatus.COMPLETED})
+    for r in (failed, running, clean, single):
+        await store.create(r)
+    retry = failed.bulk.failures(failed.key_results) if failed.bulk else None
+    assert retry is not None
+    for r in (running, clean, single):
+        with pytest.raises(InvalidInput, match=f"{r.id} has no failed keys to retry"):
+            await hub.create(retry.request_plan(), "U_B", "C1", "retry", bulk=retry, retry_of=r.id)
+    assert await store.list_pending() == []
+
+
+def hold_first_create_until_both_reach_it(*stores: RequestStore) -> None:
+    """Each store's first create waits for the other's: neither writes before both decided."""
+    barrier = asyncio.Barrier(len(stores))
+    for s in stores:
+        s.create = _held_once(s.create, barrier)  # type: ignore[method-assign]
+
+
+def _held_once(
+    create: Callable[..., Awaitable[bool]], barrier: asyncio.Barrier
+) -> Callable[..., Awaitable[bool]]:
+    held = False
+
+    async def create_when_both_are_there(*args: Any, **kwargs: Any) -> bool:
+        nonlocal held
+        if not held:
+            held = True
+            async with asyncio.timeout(10):
+                await barrier.wait()
+        return await create(*args, **kwargs)
+
+    return create_when_both_are_there
+
+
+async def test_two_replicas_clicking_retry_at_once_make_exactly_one(store: RequestStore) -> None:
+    """Both hubs have read the original and decided before either writes: the store's create
+    of the one id they both derive settles it."""
+    other = another_handle(store)
+    hubs = [RequestService(s, clock=Clock()) for s in (store, other)]
+    original = ended_with_failures()
+    await store.create(original)
+    hold_first_create_until_both_reach_it(store, other)
+
+    results = await asyncio.gather(
+        retry_failures(hubs[0], original, "U_B"),
+        retry_failures(hubs[1], original, "U_C"),
+        return_exceptions=True,
+    )
+
+    made = [r for r in results if isinstance(r, RevocationRequest)]
+    refused = [r for r in results if isinstance(r, InvalidInput)]
+    assert len(made) == 1 and len(refused) == 1, results
+    assert f"{made[0].id} already retries the failed keys of {original.id}" in refused[0].message
+    assert [r.id for r in await other.list_pending()] == [made[0].id]
+    await other.close()
+
+
+async def test_an_undo_is_refused_while_the_same_undo_runs(store: RequestStore) -> None:
+    """An undo approved or executing still counts: a second Undo click made a second request of
+    the same reversal while the first was being carried out."""
+    hub = RequestService(store, clock=Clock())
+    original = advance(make_request(), RequestStatus.APPROVED)
+    original = advance(original, RequestStatus.EXECUTING)
+    original = advance(original, RequestStatus.COMPLETED).model_copy(update={"version": 1})
+    await store.create(original)
+    undo = await hub.create(make_plan(), "U_B", "C1", "false alarm", undo_of=original.id)
+    assert (await hub.approve(undo.id, "U_APPROVER", approver)).code is OutcomeCode.APPROVED
+    with pytest.raises(InvalidInput, match=f"{undo.id} already asks for this undo"):
+        await hub.create(make_plan(), "U_C", "C1", "false alarm", undo_of=original.id)
+    await hub.claim(undo.id, "runner-a", timedelta(seconds=30))
+    with pytest.raises(InvalidInput, match="it is being carried out"):
+        await hub.create(make_plan(), "U_C", "C1", "false alarm", undo_of=original.id)
+    assert [r.undo_of for r in await store.list_recent(limit=10)].count(original.id) == 1
