@@ -8,16 +8,26 @@ sandbox's fault injection.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from conftest import boto_session, create_long_term_key
-from slack_flow import action_ids, click, current, newest_request, open_modal, submit, wait_final
+from slack_flow import (
+    action_ids,
+    click,
+    current,
+    delivered,
+    newest_request,
+    open_modal,
+    submit,
+    wait_final,
+)
 
 from bot.revocation import bulk
 from bot.revocation.model import Action
 from bot.sandbox import iam as sandbox
-from bot.sandbox.harness import APPROVER, CHANNEL, REQUESTER, Sandbox
-from bot.sandbox.slack_api import Message
+from bot.sandbox.harness import APPROVER, BYSTANDER, CHANNEL, REQUESTER, Sandbox
+from bot.sandbox.slack_api import Ephemeral, Message
 from bot.sandbox.slack_driver import checkboxes
 from bot.views import ids, undo_value
 
@@ -103,6 +113,70 @@ async def test_one_approval_runs_the_scope_shows_each_key_and_offers_retry_and_u
 
 def message_request_id(message: Message) -> str:
     return message.text.split(":", 1)[0]
+
+
+async def partially_completed(sb: Sandbox) -> Message:
+    """A bulk deactivation of two users' keys where ci-01's call failed, as the channel ends it."""
+    iam: Any = boto_session().client("iam")
+    for n in range(2):
+        create_long_term_key(iam, f"ci-{n:02d}")
+    sandbox.inject_error(
+        "UpdateServiceSpecificCredential", "AccessDenied", times=None, when={"UserName": "ci-01"}
+    )
+    _, message = await bulk_request(sb)
+    await click(sb, APPROVER, message, ids.APPROVE_ACTION)
+    final = await wait_final(sb, message, wait=30)
+    assert ": partially completed." in final.text
+    assert ids.RETRY_FAILURES_ACTION in action_ids(final)
+    sandbox.clear_faults()
+    return final
+
+
+def private_replies(sb: Sandbox, *users: str) -> list[Ephemeral]:
+    return [e for u in users for e in sb.api.ephemerals(CHANNEL, user=u)]
+
+
+async def test_retry_failures_makes_one_request_while_it_is_under_way(sb: Sandbox) -> None:
+    original = await partially_completed(sb)
+    rid = message_request_id(original)
+    before = len(sb.api.messages(CHANNEL))
+
+    # Two people click Retry failures at the same moment: one request, the other is told.
+    await asyncio.gather(
+        click(sb, REQUESTER, original, ids.RETRY_FAILURES_ACTION),
+        click(sb, BYSTANDER, original, ids.RETRY_FAILURES_ACTION),
+    )
+    retry = await newest_request(sb, before)
+    retry_id = message_request_id(retry)
+    (told,) = await sb.api.wait_for(
+        lambda: private_replies(sb, REQUESTER, BYSTANDER), what="the other click refused"
+    )
+    assert f"{retry_id} already retries the failed keys of {rid}" in told.text
+    assert "waiting for approval" in told.text
+
+    # A later click, by anyone, is refused the same way while the retry waits.
+    await click(sb, APPROVER, original, ids.RETRY_FAILURES_ACTION)
+    (again,) = await sb.api.wait_for(
+        lambda: sb.api.ephemerals(CHANNEL, user=APPROVER), what="a refusal to the approver"
+    )
+    assert f"{retry_id} already retries the failed keys of {rid}" in again.text
+    await delivered(sb)
+    assert [message_request_id(m) for m in sb.api.messages(CHANNEL)] == [rid, retry_id]
+    pending = await sb.services.requests.list_pending()
+    assert [(r.id, r.retry_of) for r in pending] == [(retry_id, rid)]
+
+    # Once it has ended (cancelled by whoever won the race), the button asks for a new one.
+    (winner,) = {REQUESTER, BYSTANDER} - {told.user}
+    assert pending[0].requester == winner
+    await click(sb, winner, retry, ids.CANCEL_ACTION)
+    await sb.api.wait_for(
+        lambda: ": cancelled." in current(sb, retry).text, what="the retry cancelled"
+    )
+    before = len(sb.api.messages(CHANNEL))
+    await click(sb, APPROVER, original, ids.RETRY_FAILURES_ACTION)
+    second = await newest_request(sb, before)
+    assert message_request_id(second) not in (rid, retry_id)
+    assert "1 key" in str(current(sb, second).blocks)
 
 
 # --- the modal and the slash command -------------------------------------------------------------
