@@ -8,7 +8,9 @@ from typing import Any
 
 from conftest import LongTermKey, boto_session, create_long_term_key
 
-from bot.sandbox.harness import CHANNEL, REQUESTER, Sandbox
+from bot.revocation import bulk
+from bot.sandbox import iam as sandbox_iam
+from bot.sandbox.harness import APPROVER, CHANNEL, REQUESTER, Sandbox
 from bot.sandbox.slack_api import Message
 from bot.sandbox.slack_driver import checkboxes, plain_text_input
 from bot.views import ids
@@ -155,3 +157,32 @@ async def newest_request(sb: Sandbox, before: int) -> Message:
     )
     await settled(sb, message)
     return message
+
+
+# --- bulk requests (test_bulk.py, test_replicas.py) ----------------------------------------------
+
+
+async def bulk_request(sb: Sandbox, scope: str = "account") -> tuple[bulk.BulkPlan, Message]:
+    plan = bulk.resolve_sync(sb.services.revoker.clients, bulk.parse_scope(scope))
+    before = len(sb.api.messages(CHANNEL))
+    await sb.services.requests.create(
+        plan.request_plan(), REQUESTER, CHANNEL, "INC-42 CI secret store leaked", bulk=plan
+    )
+    return plan, await newest_request(sb, before)
+
+
+async def partially_completed(sb: Sandbox) -> Message:
+    """A bulk deactivation of two users' keys where ci-01's call failed, as the channel ends it."""
+    iam: Any = boto_session().client("iam")
+    for n in range(2):
+        create_long_term_key(iam, f"ci-{n:02d}")
+    sandbox_iam.inject_error(
+        "UpdateServiceSpecificCredential", "AccessDenied", times=None, when={"UserName": "ci-01"}
+    )
+    _, message = await bulk_request(sb)
+    await click(sb, APPROVER, message, ids.APPROVE_ACTION)
+    final = await wait_final(sb, message, wait=30)
+    assert ": partially completed." in final.text
+    assert ids.RETRY_FAILURES_ACTION in action_ids(final)
+    sandbox_iam.clear_faults()
+    return final

@@ -14,16 +14,17 @@ from typing import Any
 from conftest import boto_session, create_long_term_key
 from slack_flow import (
     action_ids,
+    bulk_request,
     click,
     current,
     delivered,
     newest_request,
     open_modal,
+    partially_completed,
     submit,
     wait_final,
 )
 
-from bot.revocation import bulk
 from bot.revocation.model import Action
 from bot.sandbox import iam as sandbox
 from bot.sandbox.harness import APPROVER, BYSTANDER, CHANNEL, REQUESTER, Sandbox
@@ -39,15 +40,6 @@ def statuses() -> dict[str, str]:
     return {
         c["ServiceSpecificCredentialId"]: c["Status"] for c in listed["ServiceSpecificCredentials"]
     }
-
-
-async def bulk_request(sb: Sandbox, scope: str = "account") -> tuple[bulk.BulkPlan, Message]:
-    plan = bulk.resolve_sync(sb.services.revoker.clients, bulk.parse_scope(scope))
-    before = len(sb.api.messages(CHANNEL))
-    await sb.services.requests.create(
-        plan.request_plan(), REQUESTER, CHANNEL, "INC-42 CI secret store leaked", bulk=plan
-    )
-    return plan, await newest_request(sb, before)
 
 
 def thread(sb: Sandbox, message: Message) -> list[Message]:
@@ -113,23 +105,6 @@ async def test_one_approval_runs_the_scope_shows_each_key_and_offers_retry_and_u
 
 def message_request_id(message: Message) -> str:
     return message.text.split(":", 1)[0]
-
-
-async def partially_completed(sb: Sandbox) -> Message:
-    """A bulk deactivation of two users' keys where ci-01's call failed, as the channel ends it."""
-    iam: Any = boto_session().client("iam")
-    for n in range(2):
-        create_long_term_key(iam, f"ci-{n:02d}")
-    sandbox.inject_error(
-        "UpdateServiceSpecificCredential", "AccessDenied", times=None, when={"UserName": "ci-01"}
-    )
-    _, message = await bulk_request(sb)
-    await click(sb, APPROVER, message, ids.APPROVE_ACTION)
-    final = await wait_final(sb, message, wait=30)
-    assert ": partially completed." in final.text
-    assert ids.RETRY_FAILURES_ACTION in action_ids(final)
-    sandbox.clear_faults()
-    return final
 
 
 def private_replies(sb: Sandbox, *users: str) -> list[Ephemeral]:

@@ -19,7 +19,15 @@ from typing import Any
 
 import pytest
 from conftest import LongTermKey, boto_session
-from slack_flow import action_ids, click, current, newest_request, request_for_key, wait_final
+from slack_flow import (
+    action_ids,
+    click,
+    current,
+    newest_request,
+    partially_completed,
+    request_for_key,
+    wait_final,
+)
 
 from bot.audit import EventType
 from bot.requests import RequestStatus, RevocationRequest
@@ -131,6 +139,10 @@ def approving(old: RevocationRequest, new: RevocationRequest, *_: Any) -> bool:
 
 def creating_undo(request: RevocationRequest, *_: Any) -> bool:
     return request.undo_of is not None
+
+
+def creating_retry(request: RevocationRequest, *_: Any) -> bool:
+    return request.retry_of is not None
 
 
 def request_id(message: Message) -> str:
@@ -331,3 +343,28 @@ async def test_the_same_undo_click_delivered_to_both_replicas_asks_once(
     assert request_id(again) not in (request_id(original), undo.id)
     assert (await stored(a, again)).undo_of == request_id(original)
     assert [r.id for r in await a.box.services.requests.list_pending()] == [request_id(again)]
+
+
+async def test_the_same_retry_failures_click_delivered_to_both_replicas_asks_once(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    a, b = replicas
+    original = await partially_completed(a.box)
+    as_clicked = a.box.api.message_api(CHANNEL, original.ts)
+    before = len(a.box.api.messages(CHANNEL))
+    rendezvous(a, b, "create", creating_retry)  # both decided before either writes
+
+    await asyncio.gather(
+        click(a.box, REQUESTER, original, ids.RETRY_FAILURES_ACTION, message=as_clicked),
+        click(b.box, REQUESTER, original, ids.RETRY_FAILURES_ACTION, message=as_clicked),
+    )
+    retry = await newest_request(a.box, before)
+    said = shown(await told_privately(a.box, REQUESTER))  # the other delivery was refused
+
+    pending = await b.box.services.requests.list_pending()
+    assert [(r.id, r.retry_of) for r in pending] == [(request_id(retry), request_id(original))]
+    assert f"{request_id(retry)} already retries the failed keys of {request_id(original)}" in said
+    assert [request_id(m) for m in a.box.api.messages(CHANNEL)] == [
+        request_id(original),
+        request_id(retry),
+    ]
