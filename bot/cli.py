@@ -255,11 +255,15 @@ def serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from bot.config import startup_line
-    from bot.logs import configure_logging
-    from bot.services import build_services, store_answers
-    from handlers.app import ConfigurationError
-    from handlers.app import serve as serve_app
+    from bot.startup import uncollected
+
+    # The app's imports are most of the time to /healthz; see bot.startup for why uncollected.
+    with uncollected():
+        from bot.config import startup_line
+        from bot.logs import configure_logging
+        from bot.services import build_services, store_answers
+        from handlers.app import ConfigurationError
+        from handlers.app import serve as serve_app
 
     try:
         # Every problem at once, before anything (a database file, a connection) is created.
