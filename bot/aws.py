@@ -1,4 +1,4 @@
-"""boto3 clients for IAM, STS, CloudTrail and Secrets Manager, one set per target account.
+"""AWS clients for IAM, STS, CloudTrail and Secrets Manager, one set per target account.
 
 Clients are created once per (account, role session) and reused: creating a client loads the
 service model and costs far more than a call. With `REVOKER_ACCOUNTS` configured, each account is
@@ -12,6 +12,9 @@ itself), which is how tests and the demo point everything at moto.
 `AWS_BEARER_TOKEN_BEDROCK` is a Bedrock API key, not an AWS credential. botocore only ever uses
 such a token for services whose signing name is `bedrock`; IAM, STS and Secrets Manager are always
 SigV4-signed with real credentials. Nothing here reads the variable.
+
+The clients are botocore's own, the same objects boto3 hands out: boto3 only adds resources and S3
+transfers, and importing it (s3transfer with it) would slow every start of `serve`.
 """
 
 from __future__ import annotations
@@ -23,9 +26,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import (
@@ -33,6 +35,7 @@ from botocore.credentials import (
     CredentialResolver,
     DeferredRefreshableCredentials,
 )
+from botocore.loaders import Loader
 
 from bot.config import AccountConfig, Settings
 
@@ -173,11 +176,16 @@ class _Clients:
     """The clients of one account and role session; created together, used together."""
 
     def __init__(
-        self, session: boto3.Session, config: Config, observers: list[Callable[[Any], None]]
+        self,
+        session: botocore.session.Session,
+        config: Config,
+        observers: list[Callable[[Any], None]],
     ) -> None:
-        self.iam: IAMClient = session.client("iam", config=config)
-        self.sts: STSClient = session.client("sts", config=config)
-        self.secretsmanager: SecretsManagerClient = session.client("secretsmanager", config=config)
+        self.iam = cast("IAMClient", session.create_client("iam", config=config))
+        self.sts = cast("STSClient", session.create_client("sts", config=config))
+        self.secretsmanager = cast(
+            "SecretsManagerClient", session.create_client("secretsmanager", config=config)
+        )
         self.identity: CallerIdentity | None = None
         self.session = session
         self._config = config
@@ -194,7 +202,12 @@ class _Clients:
         with self._lock:
             client = self._cloudtrail.get(region)
             if client is None:
-                client = self.session.client("cloudtrail", region_name=region, config=self._config)
+                client = cast(
+                    "CloudTrailClient",
+                    self.session.create_client(
+                        "cloudtrail", region_name=region, config=self._config
+                    ),
+                )
                 for observe in self._observers:
                     observe(client)
                 self._cloudtrail[region] = client
@@ -202,13 +215,16 @@ class _Clients:
 
 
 class AwsClients:
-    """Per-account boto3 clients. Thread-safe: resolution and execution run in worker threads."""
+    """Per-account AWS clients. Thread-safe: resolution and execution run in worker threads.
+
+    `session`: the botocore session for the tool's own credentials; by default a new one in
+    `settings.aws_region`, with the standard credential chain."""
 
     def __init__(
         self,
         settings: Settings,
         *,
-        session: boto3.Session | None = None,
+        session: botocore.session.Session | None = None,
         clock: Clock = _utc_now,
     ) -> None:
         install_log_redaction()
@@ -219,20 +235,21 @@ class AwsClients:
             connect_timeout=settings.aws_connect_timeout,
             read_timeout=settings.aws_read_timeout,
         )
-        self._base_session = session or boto3.Session(region_name=settings.aws_region)
+        self._base_session = session or regional_session(settings.aws_region)
         self._lock = threading.Lock()
         self._own: _Clients | None = None
         self._assumed: OrderedDict[tuple[str, str], _Clients] = OrderedDict()
         self._observers: list[Callable[[Any], None]] = []
 
     def observe(self, observer: Callable[[Any], None]) -> None:
-        """Call `observer` with every boto3 client made from now on (metrics hook their events)."""
+        """Call `observer` with every AWS client made from now on (metrics hook their events)."""
         with self._lock:
             self._observers.append(observer)
 
     @property
     def region(self) -> str:
-        return self._base_session.region_name or self.settings.aws_region
+        region: str | None = self._base_session.get_config_variable("region")
+        return region or self.settings.aws_region
 
     def account_config(self, account: str | None) -> AccountConfig | None:
         """The configured account; raises InvalidInput(field="account") for an unknown name."""
@@ -263,7 +280,9 @@ class AwsClients:
                 self._assumed.popitem(last=False)
             return found
 
-    def _assumed_session(self, config: AccountConfig, role_session_name: str) -> boto3.Session:
+    def _assumed_session(
+        self, config: AccountConfig, role_session_name: str
+    ) -> botocore.session.Session:
         base_sts = self._own_clients().sts
 
         def refresh() -> dict[str, Any]:
@@ -282,16 +301,15 @@ class AwsClients:
                 "expiry_time": creds["Expiration"].astimezone(UTC).isoformat(),
             }
 
-        core = botocore.session.get_session()
-        # Share the already-loaded service models instead of reading them from disk again.
-        core.register_component(
-            "data_loader", self._base_session._session.get_component("data_loader")
-        )
+        session = regional_session(self.region)
+        # Share the already-loaded service models instead of reading them from disk again (a
+        # base session given by the caller may have its own loader).
+        session.register_component("data_loader", self._base_session.get_component("data_loader"))
         credentials = _ShortRefreshCredentials(refresh, self._clock)
-        core.register_component(
+        session.register_component(
             "credential_provider", CredentialResolver([_FixedProvider(credentials)])
         )
-        return boto3.Session(botocore_session=core, region_name=self.region)
+        return session
 
     def iam(self, account: str | None = None, *, request_id: str | None = None) -> IAMClient:
         return self._clients(account, request_id).iam
@@ -309,7 +327,7 @@ class AwsClients:
                 max_pool_connections=max(workers, 10),
             )
         )
-        client: IAMClient = clients.session.client("iam", config=config)
+        client = cast("IAMClient", clients.session.create_client("iam", config=config))
         for observe in clients.observers:
             observe(client)
         return client
@@ -354,4 +372,33 @@ class AwsClients:
         return clients.identity
 
 
-__all__ = ["AwsClients", "CallerIdentity", "RedactSecrets", "install_log_redaction", "session_name"]
+_loader_lock = threading.Lock()
+_shared_loader: Loader | None = None
+
+
+def regional_session(region: str | None) -> botocore.session.Session:
+    """A botocore session whose clients default to `region` (None: the standard configuration's),
+    with the standard credential chain. Every such session shares one model loader: a new one
+    reads and parses each service's model and the endpoint rules from disk again (tenths of a
+    second for DynamoDB's), and its cache keeps them only for its own session."""
+    global _shared_loader
+    session = botocore.session.get_session()
+    if region is not None:
+        session.set_config_variable("region", region)
+    with _loader_lock:
+        if _shared_loader is None:
+            # The first session's own, so AWS_DATA_PATH is honoured as botocore would.
+            _shared_loader = session.get_component("data_loader")
+        else:
+            session.register_component("data_loader", _shared_loader)
+    return session
+
+
+__all__ = [
+    "AwsClients",
+    "CallerIdentity",
+    "RedactSecrets",
+    "install_log_redaction",
+    "regional_session",
+    "session_name",
+]

@@ -131,7 +131,7 @@ class Metrics:
     # --- AWS ---------------------------------------------------------------------------------
 
     def observe_aws_client(self, client: Any) -> None:
-        """Time and count every API call `client` (a boto3 client) makes, through botocore's
+        """Time and count every API call `client` (a botocore client) makes, through botocore's
         before-call / after-call events."""
         events = client.meta.events
         events.register("before-call", self._aws_started)

@@ -113,16 +113,22 @@ def aws_server(moto_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
 _LOADER = botocore.loaders.create_loader()
 
 
-def boto_session() -> boto3.Session:
-    """A fresh boto3 session (credentials and endpoint from the environment), models shared."""
+def core_session() -> botocore.session.Session:
+    """A fresh botocore session (credentials and endpoint from the environment), models shared."""
     core = botocore.session.get_session()
     core.register_component("data_loader", _LOADER)
-    return boto3.Session(botocore_session=core, region_name=REGION)
+    core.set_config_variable("region", REGION)
+    return core
+
+
+def boto_session() -> boto3.Session:
+    """A fresh boto3 session on `core_session()`, for tests' own calls to moto."""
+    return boto3.Session(botocore_session=core_session(), region_name=REGION)
 
 
 def new_clients(settings: Settings, **kwargs: Any) -> AwsClients:
     """AwsClients as production builds them, on a session that shares the loaded models."""
-    return AwsClients(settings, session=boto_session(), **kwargs)
+    return AwsClients(settings, session=core_session(), **kwargs)
 
 
 def make_settings(**overrides: Any) -> Settings:

@@ -25,6 +25,7 @@ sys.argv = ["bedrock-revoker", "serve"]
 code = main()
 print(json.dumps({
     "exit": code,
+    "modules": sorted(m for m in ("handlers.app", "boto3", "s3transfer") if m in sys.modules),
     "collecting": gc.isenabled(),
     "frozen": gc.get_freeze_count(),
 }))
@@ -45,6 +46,12 @@ def serve_start() -> dict[str, Any]:
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     assert result["exit"] == 2, done.stderr  # refused for missing settings, after its imports
     return result
+
+
+def test_serve_loads_the_app_without_boto3(serve_start: dict[str, Any]) -> None:
+    # The AWS clients are botocore's; boto3 and the s3transfer it imports would only add to
+    # every start of serve.
+    assert serve_start["modules"] == ["handlers.app"]
 
 
 def test_collection_resumes_once_start_up_has_loaded(serve_start: dict[str, Any]) -> None:

@@ -6,7 +6,6 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Mapping
 
-import boto3
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -17,7 +16,7 @@ from botocore.exceptions import (
 )
 
 from bot import keys
-from bot.aws import AwsClients
+from bot.aws import AwsClients, regional_session
 from bot.config import Settings
 from bot.doctor.findings import Finding, Status, fail, ok, skip, timed_out
 from bot.doctor.scrubbing import BEARER_ENV, Scrubber
@@ -68,7 +67,7 @@ async def check_aws(
     environ: Mapping[str, str],
     scrubber: Scrubber,
 ) -> AsyncIterator[Finding]:
-    session = boto3.Session(region_name=settings.aws_region)
+    session = regional_session(settings.aws_region)
     creds_check = "aws credentials"
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         if keys.looks_like_key(environ.get(name, "")):

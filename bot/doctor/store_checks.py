@@ -7,12 +7,13 @@ import sqlite3
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bot.aws import regional_session
 from bot.config import Settings
 from bot.doctor.aws_checks import NETWORK_FIX, aws_problem, unreachable
 from bot.doctor.findings import Finding, fail, ok, timed_out
@@ -154,7 +155,7 @@ async def _check_dynamodb(settings: Settings, table: str, limit: float) -> Findi
         await open_configured_store(settings).close()
     except RevokerError as exc:
         return fail("store", exc.message, "fix REVOKER_DATABASE_URL")
-    session = boto3.Session(region_name=settings.aws_region)
+    session = regional_session(settings.aws_region)
     config = Config(
         retries={"mode": "standard", "max_attempts": 2},
         connect_timeout=settings.aws_connect_timeout,
@@ -166,8 +167,10 @@ async def _check_dynamodb(settings: Settings, table: str, limit: float) -> Findi
         return timed_out("store", f"DynamoDB table {table}", limit, fix)
 
 
-def _dynamodb_probe(session: boto3.Session, config: Config, table: str, fix: str) -> Finding:
-    dynamodb: DynamoDBClient = session.client("dynamodb", config=config)
+def _dynamodb_probe(
+    session: botocore.session.Session, config: Config, table: str, fix: str
+) -> Finding:
+    dynamodb = cast("DynamoDBClient", session.create_client("dynamodb", config=config))
     try:
         described = dynamodb.describe_table(TableName=table)["Table"]
     except ClientError as exc:

@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.aws import AwsClients
+from bot.aws import AwsClients, regional_session
 from bot.config import Settings
 from bot.requests import utcnow
 from bot.sandbox.slack_api import SlackApiStandIn
@@ -99,7 +99,7 @@ async def sandbox(
             config = Settings(_env_file=None, **values)  # type: ignore[call-arg]
             services = build_services(
                 config,
-                clients=AwsClients(config, session=boto3.Session(region_name=REGION)),
+                clients=AwsClients(config, session=regional_session(REGION)),
                 clock=clock,
             )
             session = await owned.enter_async_context(web_session())

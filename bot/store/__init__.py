@@ -48,7 +48,7 @@ def open_store(
         table = url[len("dynamodb://") :]
         if not _DYNAMODB_TABLE.fullmatch(table):
             raise _bad("needs a DynamoDB table name (3-255 of letters, digits, '_', '-', '.')")
-        # Imported here so the SQLite default does not pay for loading boto3's DynamoDB model.
+        # Imported here so the SQLite default does not pay for loading botocore's DynamoDB model.
         from bot.store.dynamodb import DynamoDbStore
 
         return DynamoDbStore(

@@ -5,8 +5,8 @@ CloudFormation stack) creates it, and the store refuses to run without it rather
 one silently in whatever account and region the credentials point at.
 
 A request and its new events go in one TransactWriteItems whose request Put is conditioned on the
-stored version and status, so the audit moves in lockstep with the state. boto3 is synchronous:
-every call runs in a worker thread.
+stored version and status, so the audit moves in lockstep with the state. The client (botocore's)
+is synchronous: every call runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bot.audit import AuditEvent
+from bot.aws import regional_session
 from bot.requests import RequestStatus, RevocationRequest
 from bot.store.base import check_events, sortable_time, stored, target_key
 from bot.store.dynamodb_schema import TableMissing, create_table_input, missing_table_message
@@ -61,8 +61,10 @@ class DynamoDbStore:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )
-        # The endpoint comes from the standard AWS variables (AWS_ENDPOINT_URL...), read by boto3.
-        self._client: DynamoDBClient = boto3.client("dynamodb", region_name=region, config=config)
+        # The endpoint comes from the standard AWS variables (AWS_ENDPOINT_URL...) botocore reads.
+        self._client = cast(
+            "DynamoDBClient", regional_session(region).create_client("dynamodb", config=config)
+        )
         self._ready = False
         self._ready_lock = threading.Lock()
 
