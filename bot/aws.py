@@ -14,7 +14,9 @@ such a token for services whose signing name is `bedrock`; IAM, STS and Secrets 
 SigV4-signed with real credentials. Nothing here reads the variable.
 
 The clients are botocore's own, the same objects boto3 hands out: boto3 only adds resources and S3
-transfers, and importing it (s3transfer with it) would slow every start of `serve`.
+transfers, and importing it (s3transfer with it) would slow every start of `serve`. botocore itself
+is imported when the first client is made, in a worker thread after a Slack ack, not when `serve`
+starts: it is about a sixth of the start-up, and answering Slack needs none of it.
 """
 
 from __future__ import annotations
@@ -28,18 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-import botocore.session
-from botocore.config import Config
-from botocore.credentials import (
-    CredentialProvider,
-    CredentialResolver,
-    DeferredRefreshableCredentials,
-)
-from botocore.loaders import Loader
-
 from bot.config import AccountConfig, Settings
 
 if TYPE_CHECKING:
+    from botocore.config import Config
+    from botocore.loaders import Loader
+    from botocore.session import Session
     from mypy_boto3_cloudtrail import CloudTrailClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -50,10 +46,6 @@ SESSION_NAME_PREFIX = "bedrock-revoker"
 # because the session name is a label for CloudTrail, not an input.
 _SESSION_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
 ASSUME_ROLE_SECONDS = 3600
-# Refresh a little before expiry so an IAM call never goes out with credentials that die in
-# flight; a few minutes covers connect/read timeouts times the standard retry attempts.
-REFRESH_BEFORE_EXPIRY_SECONDS = 5 * 60
-MANDATORY_REFRESH_SECONDS = 2 * 60
 # One client set per role session name; a request id in the name makes CloudTrail show which
 # request made each call. Old request sessions are dropped once this many are cached.
 MAX_CACHED_SESSIONS = 64
@@ -146,28 +138,6 @@ def session_name(request_id: str | None) -> str:
     return name[:64]
 
 
-class _ShortRefreshCredentials(DeferredRefreshableCredentials):
-    """Fetched on first use, refreshed ~5 minutes before expiry instead of botocore's 15."""
-
-    def __init__(self, refresh_using: Callable[[], dict[str, Any]], clock: Clock) -> None:
-        super().__init__(refresh_using=refresh_using, method="assume-role", time_fetcher=clock)
-        # The same attributes RefreshableCredentials sets from its advisory/mandatory_timeout
-        # arguments, which this deferred subclass does not accept.
-        self._advisory_refresh_timeout = REFRESH_BEFORE_EXPIRY_SECONDS
-        self._mandatory_refresh_timeout = MANDATORY_REFRESH_SECONDS
-
-
-class _FixedProvider(CredentialProvider):
-    METHOD = "bedrock-revoker-assume-role"
-
-    def __init__(self, credentials: _ShortRefreshCredentials) -> None:
-        super().__init__()
-        self._credentials = credentials
-
-    def load(self) -> _ShortRefreshCredentials:
-        return self._credentials
-
-
 # A throttled bulk call is retried this many times in all, slowed by the adaptive rate limiter.
 BULK_MAX_ATTEMPTS = 10
 
@@ -177,7 +147,7 @@ class _Clients:
 
     def __init__(
         self,
-        session: botocore.session.Session,
+        session: Session,
         config: Config,
         observers: list[Callable[[Any], None]],
     ) -> None:
@@ -218,24 +188,21 @@ class AwsClients:
     """Per-account AWS clients. Thread-safe: resolution and execution run in worker threads.
 
     `session`: the botocore session for the tool's own credentials; by default a new one in
-    `settings.aws_region`, with the standard credential chain."""
+    `settings.aws_region`, with the standard credential chain, made with the first client."""
 
     def __init__(
         self,
         settings: Settings,
         *,
-        session: botocore.session.Session | None = None,
+        session: Session | None = None,
         clock: Clock = _utc_now,
     ) -> None:
         install_log_redaction()
         self.settings = settings
         self._clock = clock
-        self._config = Config(
-            retries={"mode": "standard"},
-            connect_timeout=settings.aws_connect_timeout,
-            read_timeout=settings.aws_read_timeout,
-        )
-        self._base_session = session or regional_session(settings.aws_region)
+        self._given_session = session
+        self._base: tuple[Session, Config] | None = None
+        self._base_lock = threading.Lock()  # taken after _lock when both are held
         self._lock = threading.Lock()
         self._own: _Clients | None = None
         self._assumed: OrderedDict[tuple[str, str], _Clients] = OrderedDict()
@@ -246,9 +213,24 @@ class AwsClients:
         with self._lock:
             self._observers.append(observer)
 
+    def _session_and_config(self) -> tuple[Session, Config]:
+        """The base session and every client's Config, made (botocore imported) on first use."""
+        with self._base_lock:
+            if self._base is None:
+                from botocore.config import Config
+
+                config = Config(
+                    retries={"mode": "standard"},
+                    connect_timeout=self.settings.aws_connect_timeout,
+                    read_timeout=self.settings.aws_read_timeout,
+                )
+                session = self._given_session or regional_session(self.settings.aws_region)
+                self._base = (session, config)
+            return self._base
+
     @property
     def region(self) -> str:
-        region: str | None = self._base_session.get_config_variable("region")
+        region: str | None = self._session_and_config()[0].get_config_variable("region")
         return region or self.settings.aws_region
 
     def account_config(self, account: str | None) -> AccountConfig | None:
@@ -258,7 +240,7 @@ class AwsClients:
     def _own_clients(self) -> _Clients:
         with self._lock:
             if self._own is None:
-                self._own = _Clients(self._base_session, self._config, self._observers)
+                self._own = _Clients(*self._session_and_config(), self._observers)
             return self._own
 
     def _clients(self, account: str | None, request_id: str | None) -> _Clients:
@@ -272,7 +254,9 @@ class AwsClients:
                 self._assumed.move_to_end(key)
                 return found
         # Built outside the lock: the base STS client takes the lock itself.
-        built = _Clients(self._assumed_session(config, key[1]), self._config, self._observers)
+        built = _Clients(
+            self._assumed_session(config, key[1]), self._session_and_config()[1], self._observers
+        )
         with self._lock:
             found = self._assumed.setdefault(key, built)
             self._assumed.move_to_end(key)
@@ -280,9 +264,9 @@ class AwsClients:
                 self._assumed.popitem(last=False)
             return found
 
-    def _assumed_session(
-        self, config: AccountConfig, role_session_name: str
-    ) -> botocore.session.Session:
+    def _assumed_session(self, config: AccountConfig, role_session_name: str) -> Session:
+        from bot.role_credentials import refreshed_by
+
         base_sts = self._own_clients().sts
 
         def refresh() -> dict[str, Any]:
@@ -304,11 +288,9 @@ class AwsClients:
         session = regional_session(self.region)
         # Share the already-loaded service models instead of reading them from disk again (a
         # base session given by the caller may have its own loader).
-        session.register_component("data_loader", self._base_session.get_component("data_loader"))
-        credentials = _ShortRefreshCredentials(refresh, self._clock)
-        session.register_component(
-            "credential_provider", CredentialResolver([_FixedProvider(credentials)])
-        )
+        base = self._session_and_config()[0]
+        session.register_component("data_loader", base.get_component("data_loader"))
+        session.register_component("credential_provider", refreshed_by(refresh, self._clock))
         return session
 
     def iam(self, account: str | None = None, *, request_id: str | None = None) -> IAMClient:
@@ -320,8 +302,10 @@ class AwsClients:
         """An IAM client for a bulk run: botocore's `adaptive` retries, so throttling slows the
         run down instead of failing keys, and a connection for each of `workers` threads. Made
         per run (its rate limiter learns one run's throttling)."""
+        from botocore.config import Config
+
         clients = self._clients(account, request_id)
-        config = self._config.merge(
+        config = self._session_and_config()[1].merge(
             Config(
                 retries={"mode": "adaptive", "max_attempts": BULK_MAX_ATTEMPTS},
                 max_pool_connections=max(workers, 10),
@@ -376,12 +360,14 @@ _loader_lock = threading.Lock()
 _shared_loader: Loader | None = None
 
 
-def regional_session(region: str | None) -> botocore.session.Session:
+def regional_session(region: str | None) -> Session:
     """A botocore session whose clients default to `region` (None: the standard configuration's),
     with the standard credential chain. Every such session shares one model loader: a new one
     reads and parses each service's model and the endpoint rules from disk again (tenths of a
     second for DynamoDB's), and its cache keeps them only for its own session."""
     global _shared_loader
+    import botocore.session
+
     session = botocore.session.get_session()
     if region is not None:
         session.set_config_variable("region", region)
