@@ -196,10 +196,12 @@ def _use_aws(endpoint: str) -> None:
 
 _MOTO_CHILD = """
 import sys
-from bot.sandbox.iam import sandbox_server
+from bot.sandbox.iam import sandbox_server, set_latency
 with sandbox_server() as url:
     print(url, flush=True)
-    sys.stdin.read()  # until the parent closes our stdin
+    for line in sys.stdin:  # `latency <seconds>` lines, until the parent closes our stdin
+        set_latency(float(line.split()[1]))
+        print("ok", flush=True)
 """
 
 
@@ -207,6 +209,8 @@ with sandbox_server() as url:
 class Moto:
     url: str
     pid: int | None  # None when it runs in a thread of this process
+    # Every IAM call then takes this many seconds before moto answers (IAM's own latency).
+    set_latency: Callable[[float], None] = sandbox_iam.set_latency
 
 
 @contextlib.contextmanager
@@ -228,7 +232,15 @@ def moto_server(mode: str) -> Iterator[Moto]:
         url = child.stdout.readline().strip()
         if not url.startswith("http://127.0.0.1:"):
             raise RuntimeError(f"moto server did not start (got {url!r})")
-        yield Moto(url, child.pid)
+        stdin, stdout = child.stdin, child.stdout
+
+        def set_latency(seconds: float) -> None:
+            stdin.write(f"latency {seconds}\n")
+            stdin.flush()
+            if stdout.readline().strip() != "ok":
+                raise RuntimeError("moto server did not take the latency")
+
+        yield Moto(url, child.pid, set_latency)
     finally:
         if child.stdin is not None:
             child.stdin.close()

@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 from conftest import T0, Clock, make_plan
 
 from bot.audit import EventType, verify_lines
@@ -96,6 +97,19 @@ async def test_advance_refuses_illegal_transitions(hub: RequestService) -> None:
     with pytest.raises(InvalidTransition):
         advance(req, RequestStatus.COMPLETED)
     assert advance(req, RequestStatus.APPROVED).version == req.version + 1
+
+
+async def test_advance_validates_what_it_changes(hub: RequestService) -> None:
+    """A write re-validates only the fields it changes (not a bulk request's thousand keys),
+    and those are still checked, nested models included."""
+    req = await new(hub)
+    with pytest.raises(ValidationError):
+        advance(req, required_approvals=0)
+    with pytest.raises(ValidationError):
+        advance(req, lease={"owner": "runner", "expires_at": "2026-01-01T00:00:00"})  # naive
+    leased = advance(req, lease={"owner": "runner", "expires_at": T0})
+    assert leased.lease is not None and leased.lease.expires_at == T0
+    assert leased.plan is req.plan  # untouched parts are carried over, not rebuilt
 
 
 # --- create ---------------------------------------------------------------------------------------

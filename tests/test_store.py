@@ -585,3 +585,43 @@ async def test_an_undo_is_refused_while_the_same_undo_runs(store: RequestStore) 
     with pytest.raises(InvalidInput, match="it is being carried out"):
         await hub.create(make_plan(), "U_C", "C1", "false alarm", undo_of=original.id)
     assert [r.undo_of for r in await store.list_recent(limit=10)].count(original.id) == 1
+
+
+# --- reading a request again: decoded once per stored text --------------------------------------
+
+
+async def test_what_a_writer_reads_back_is_what_another_replica_decodes(
+    store: RequestStore,
+) -> None:
+    """A store hands back the request it wrote without parsing its text again; that must be
+    exactly what a replica parsing the stored text gets."""
+    other = another_handle(store)
+    try:
+        req = ended_with_failures()
+        assert await store.create(req)
+        told = advance(
+            req,
+            notices=(Notice(seq=1, kind=NoticeKind.PLAN, data={"part": 1, "of": 1}, at=T0),),
+            lease=Lease(owner="runner-a", expires_at=T0 + timedelta(seconds=30)),
+        )
+        assert await store.compare_and_set(req, told)
+        mine, theirs = await store.get(req.id), await other.get(req.id)
+        assert mine == theirs == told
+        assert await store.list_active() == await other.list_active()
+    finally:
+        await other.close()
+
+
+async def test_a_request_another_replica_changed_is_read_afresh(store: RequestStore) -> None:
+    other = another_handle(store)
+    try:
+        req = make_request()
+        assert await store.create(req)
+        assert await store.get(req.id) == req
+        approved = advance(req, RequestStatus.APPROVED, decided_by="U_A", decided_at=T0)
+        assert await other.compare_and_set(req, approved)
+        got = await store.get(req.id)
+        assert got is not None and got.status is RequestStatus.APPROVED and got.version == 2
+        assert [r.status for r in await store.list_recent()] == [RequestStatus.APPROVED]
+    finally:
+        await other.close()

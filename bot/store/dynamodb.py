@@ -24,6 +24,7 @@ from bot.audit import AuditEvent
 from bot.aws import regional_session
 from bot.requests import RequestStatus, RevocationRequest
 from bot.store.base import check_events, sortable_time, stored, target_key
+from bot.store.decoded import DecodedRequests
 from bot.store.dynamodb_schema import TableMissing, create_table_input, missing_table_message
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class DynamoDbStore:
         read_timeout: float = 15.0,
     ) -> None:
         self.table = table
+        self._decoded = DecodedRequests()
         config = Config(
             retries={"mode": "standard", "max_attempts": 5},
             connect_timeout=connect_timeout,
@@ -107,14 +109,15 @@ class DynamoDbStore:
     # --- requests ---------------------------------------------------------------------------------
 
     async def create(self, request: RevocationRequest, events: Sequence[AuditEvent] = ()) -> bool:
+        item = _request_item(request)
         put: TransactWriteItemTypeDef = {
             "Put": {
                 "TableName": self.table,
-                "Item": _request_item(request),
+                "Item": item,
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
-        return await self._run(lambda: self._transact(put, request.id, events))
+        return await self._run(lambda: self._transact(put, (_body(item), request), events))
 
     async def get(self, request_id: str) -> RevocationRequest | None:
         def read() -> RevocationRequest | None:
@@ -124,7 +127,7 @@ class DynamoDbStore:
                 ConsistentRead=True,
             )
             item = resp.get("Item")
-            return RevocationRequest.model_validate_json(item["body"]["S"]) if item else None
+            return self._decoded.decode(request_id, item["body"]["S"]) if item else None
 
         return await self._run(read)
 
@@ -135,10 +138,11 @@ class DynamoDbStore:
         events: Sequence[AuditEvent] = (),
     ) -> bool:
         new = stored(old, new)
+        item = _request_item(new)
         put: TransactWriteItemTypeDef = {
             "Put": {
                 "TableName": self.table,
-                "Item": _request_item(new),
+                "Item": item,
                 "ConditionExpression": "version = :v AND #status = :s",
                 "ExpressionAttributeNames": {"#status": "status"},
                 "ExpressionAttributeValues": {
@@ -147,12 +151,17 @@ class DynamoDbStore:
                 },
             }
         }
-        return await self._run(lambda: self._transact(put, old.id, events))
+        return await self._run(lambda: self._transact(put, (_body(item), new), events))
 
     def _transact(
-        self, request_put: TransactWriteItemTypeDef, request_id: str, events: Sequence[AuditEvent]
+        self,
+        request_put: TransactWriteItemTypeDef,
+        written: tuple[str, RevocationRequest],
+        events: Sequence[AuditEvent],
     ) -> bool:
-        check_events(request_id, events)
+        """Put the request (`written`: its body and itself) and append `events`, all or
+        nothing."""
+        check_events(written[1].id, events)
         items: list[TransactWriteItemTypeDef] = [request_put]
         for e in events:
             items.append(
@@ -182,6 +191,7 @@ class DynamoDbStore:
                 if all(r.get("Code", "None") in _LOST_RACE for r in reasons):
                     return False
             raise
+        self._decoded.remember(*written)
         return True
 
     async def list_pending(self) -> list[RevocationRequest]:
@@ -212,7 +222,7 @@ class DynamoDbStore:
             if limit is not None:
                 query["Limit"] = limit
             items = self._query_all(query, limit)
-            return [RevocationRequest.model_validate_json(i["body"]["S"]) for i in items]
+            return [self._decoded.decode(i["pk"]["S"], i["body"]["S"]) for i in items]
 
         return await self._run(read)
 
@@ -293,6 +303,10 @@ def _request_item(request: RevocationRequest) -> dict[str, AttributeValueTypeDef
     if (target := target_key(request)) is not None:
         item["target"] = {"S": target}
     return item
+
+
+def _body(item: dict[str, AttributeValueTypeDef]) -> str:
+    return item["body"]["S"]
 
 
 def _code(exc: ClientError) -> str:

@@ -16,6 +16,7 @@ from typing import TypeVar
 from bot.audit import AuditEvent
 from bot.requests import RequestStatus, RevocationRequest
 from bot.store.base import check_events, sortable_time, stored, target_key
+from bot.store.decoded import DecodedRequests
 
 T = TypeVar("T")
 
@@ -44,6 +45,7 @@ CREATE TABLE IF NOT EXISTS audit_events (
 class SqliteStore:
     def __init__(self, path: str) -> None:
         self.path = path
+        self._decoded = DecodedRequests()
         # isolation_level=None: no implicit transactions; writes say BEGIN IMMEDIATE themselves.
         self._db = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, timeout=10.0
@@ -69,6 +71,7 @@ class SqliteStore:
         check_events(request.id, events)
 
         def write(db: sqlite3.Connection) -> bool:
+            body = request.model_dump_json()
             db.execute(
                 "INSERT INTO requests (id, version, status, target, created_at, body, active)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -78,11 +81,12 @@ class SqliteStore:
                     request.status.value,
                     target_key(request),
                     sortable_time(request.created_at),
-                    request.model_dump_json(),
+                    body,
                     int(request.is_active),
                 ),
             )
             _insert_events(db, events)
+            self._decoded.remember(body, request)
             return True
 
         return await self._run(lambda db: _atomically(db, lambda: write(db)))
@@ -90,7 +94,7 @@ class SqliteStore:
     async def get(self, request_id: str) -> RevocationRequest | None:
         def read(db: sqlite3.Connection) -> RevocationRequest | None:
             row = db.execute("SELECT body FROM requests WHERE id = ?", (request_id,)).fetchone()
-            return RevocationRequest.model_validate_json(row[0]) if row else None
+            return self._decoded.decode(request_id, row[0]) if row else None
 
         return await self._run(read)
 
@@ -104,6 +108,7 @@ class SqliteStore:
         check_events(old.id, events)
 
         def write(db: sqlite3.Connection) -> bool:
+            body = new.model_dump_json()
             cur = db.execute(
                 "UPDATE requests SET version = ?, status = ?, target = ?, body = ?, active = ?"
                 " WHERE id = ? AND version = ? AND status = ?",
@@ -111,7 +116,7 @@ class SqliteStore:
                     new.version,
                     new.status.value,
                     target_key(new),
-                    new.model_dump_json(),
+                    body,
                     int(new.is_active),
                     old.id,
                     old.version,
@@ -121,19 +126,20 @@ class SqliteStore:
             if cur.rowcount != 1:
                 return False
             _insert_events(db, events)
+            self._decoded.remember(body, new)
             return True
 
         return await self._run(lambda db: _atomically(db, lambda: write(db)))
 
     async def list_pending(self) -> list[RevocationRequest]:
         return await self._select(
-            "SELECT body FROM requests WHERE status = ? ORDER BY created_at",
+            "SELECT id, body FROM requests WHERE status = ? ORDER BY created_at",
             (RequestStatus.PENDING.value,),
         )
 
     async def list_active(self) -> list[RevocationRequest]:
         return await self._select(
-            "SELECT body FROM requests WHERE active = 1 ORDER BY created_at", ()
+            "SELECT id, body FROM requests WHERE active = 1 ORDER BY created_at", ()
         )
 
     async def list_recent(
@@ -141,17 +147,17 @@ class SqliteStore:
     ) -> list[RevocationRequest]:
         if target is None:
             return await self._select(
-                "SELECT body FROM requests ORDER BY created_at DESC LIMIT ?", (limit,)
+                "SELECT id, body FROM requests ORDER BY created_at DESC LIMIT ?", (limit,)
             )
         return await self._select(
-            "SELECT body FROM requests WHERE target = ? ORDER BY created_at DESC LIMIT ?",
+            "SELECT id, body FROM requests WHERE target = ? ORDER BY created_at DESC LIMIT ?",
             (target.lower(), limit),
         )
 
     async def _select(self, sql: str, params: tuple[object, ...]) -> list[RevocationRequest]:
         def read(db: sqlite3.Connection) -> list[RevocationRequest]:
             rows = db.execute(sql, params).fetchall()
-            return [RevocationRequest.model_validate_json(r[0]) for r in rows]
+            return [self._decoded.decode(r[0], r[1]) for r in rows]
 
         return await self._run(read)
 
