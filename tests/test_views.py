@@ -372,6 +372,17 @@ def test_damaged_metadata_is_refused(raw: str) -> None:
         parse_submission(state(identifier="alice"), raw)
 
 
+@pytest.mark.parametrize("block", [ids.ACTIONS_BLOCK, ids.SCOPE_FILTERS_BLOCK])
+@pytest.mark.parametrize("junk", [1, "deactivate", {"value": "deactivate"}, None])
+def test_checkboxes_that_are_not_a_list_count_as_nothing_ticked(block: str, junk: Any) -> None:
+    """A forged submission (found by fuzzing: `selected_options: 1` answered 500)."""
+    values = state(identifier="alice")
+    values[block] = {"any_action": {"type": "checkboxes", "selected_options": junk}}
+    got = parse_submission(values, meta())
+    if block == ids.ACTIONS_BLOCK:
+        assert got.actions == ()
+
+
 def test_parse_long_term_submission() -> None:
     got = parse_submission(
         state(

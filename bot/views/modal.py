@@ -880,6 +880,13 @@ def _selected(values: StateValues, block_id: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _selected_options(values: StateValues, block_id: str) -> list[Any]:
+    """A checkbox group's ticked options; none when the payload holds anything but a list."""
+    element = _element(values, block_id)
+    options = element.get("selected_options") if element else None
+    return options if isinstance(options, list) else []
+
+
 def _kind(values: StateValues) -> KeyKind | None:
     value = _selected(values, ids.KIND_BLOCK)
     try:
@@ -890,11 +897,9 @@ def _kind(values: StateValues) -> KeyKind | None:
 
 def _actions(values: StateValues) -> tuple[tuple[Action, ...], bool]:
     """The chosen actions in a stable order, and whether an unknown value was seen."""
-    element = _element(values, ids.ACTIONS_BLOCK)
-    options = element.get("selected_options") if element else None
     chosen: list[Action] = []
     unknown = False
-    for option in options or ():
+    for option in _selected_options(values, ids.ACTIONS_BLOCK):
         value = option.get("value") if isinstance(option, Mapping) else None
         try:
             action = Action(str(value))
@@ -907,9 +912,8 @@ def _actions(values: StateValues) -> tuple[tuple[Action, ...], bool]:
 
 
 def _filters(values: StateValues) -> tuple[ScopeFilters, tuple[str, str] | None]:
-    element = _element(values, ids.SCOPE_FILTERS_BLOCK)
-    options = element.get("selected_options") if element else None
-    ticked = {o.get("value") for o in options or () if isinstance(o, Mapping)}
+    options = _selected_options(values, ids.SCOPE_FILTERS_BLOCK)
+    ticked = {o.get("value") for o in options if isinstance(o, Mapping)}
     before, bad = _datetime(values, ids.CREATED_BEFORE_BLOCK)
     filters = ScopeFilters(
         created_before=before,
