@@ -41,25 +41,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import json
 import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import ack_latency as common
 import aiohttp
 import bulk_throughput as bulk
-from ack_latency import Response, Sample, Stats, TimedDriver
+from ack_latency import Sample, Stats
 
 from bot.sandbox.harness import APPROVER, CHANNEL, GROUP_APPROVER, REQUESTER
 from bot.sandbox.slack_api import SlackApiStandIn
-from bot.sandbox.slack_driver import plain_text_input
+from bot.sandbox.slack_driver import Response, SlackDriver, plain_text_input
 from bot.views import ids
 
 HERE = Path(__file__).resolve().parent
@@ -122,16 +125,83 @@ async def minimal_app(api: SlackApiStandIn, *, before_response: bool) -> AsyncIt
         await proc.wait()
 
 
+# ---------------------------------------------------------------------- sending, timed
+
+
+class SignedOnly(SlackDriver):
+    """Builds and signs what Slack would send, as the sandbox's driver does, but sends nothing:
+    the requests go to the senders' process (`Senders`) to be timed there."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.built: list[dict[str, Any]] = []
+
+    async def post_raw(self, body: bytes, headers: Mapping[str, str]) -> Response:
+        self.built.append(
+            {"url": self.app_url, "body": base64.b64encode(body).decode(), "headers": headers}
+        )
+        return Response(200, "")  # no ack body to show in the stand-in
+
+    def take(self) -> list[dict[str, Any]]:
+        built, self.built = self.built, []
+        return built
+
+
+class Senders:
+    """`benchmarks/senders.py` in its own process: sends a round of signed requests and says
+    how long each took."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def started(cls) -> AsyncIterator[Senders]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(HERE / "senders.py"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            limit=1 << 24,
+        )
+        try:
+            yield cls(proc)
+        finally:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            try:
+                async with asyncio.timeout(10):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    async def send(
+        self, kind: str, requests: list[dict[str, Any]], concurrency: int
+    ) -> list[Sample]:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        order = {"concurrency": concurrency, "requests": requests}
+        self._proc.stdin.write(json.dumps(order).encode() + b"\n")
+        await self._proc.stdin.drain()
+        answer = json.loads(await self._proc.stdout.readline())
+        return [Sample(kind, seconds, status) for seconds, status in answer["samples"]]
+
+
 # ---------------------------------------------------------------------- the flow
 
 
 @dataclass
 class Apps:
     api: SlackApiStandIn
-    serve: TimedDriver
-    minimal: TimedDriver
-    minimal_pbr: TimedDriver
+    serve: SlackDriver  # untimed: the requests set up before the rounds
+    builders: dict[str, SignedOnly]  # per kind: the app its requests go to
+    senders: Senders
     drain_timeout: float
+    samples: list[Sample] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)  # for slash commands (any valid key text)
     pending: list[str] = field(default_factory=list)  # request messages awaiting approval
     clicked: int = 0
@@ -185,22 +255,28 @@ class Apps:
     # ------------------------------------------------------------------ timed rounds
 
     async def round(self, kind: str, size: int, concurrency: int, *, timed: bool = True) -> None:
-        send: Callable[[str], Awaitable[Response]]
+        builder = self.builders[kind]
         if kind == SERVE_APPROVE:
             items = self.pending[self.clicked : self.clicked + size]
             self.clicked += size
             if len(items) < size:
                 raise RuntimeError("not enough pending requests for the Approve rounds")
-            send = self._approve
+            for n, ts in enumerate(items):
+                # Alternately a configured approver and a member of the approver user group.
+                approver = APPROVER if n % 2 == 0 else GROUP_APPROVER
+                await builder.block_action(
+                    approver, channel_id=CHANNEL, message_ts=ts, action_id=ids.APPROVE_ACTION
+                )
         else:
-            items = [self.keys[i % len(self.keys)] for i in range(size)]
-            driver = {MINIMAL: self.minimal, MINIMAL_PBR: self.minimal_pbr}.get(kind, self.serve)
-
-            async def send(key: str) -> Response:
-                return await driver.slash_command(REQUESTER, CHANNEL, text=key)
-
+            for i in range(size):
+                await builder.slash_command(REQUESTER, CHANNEL, text=self.keys[i % len(self.keys)])
         views = len(self.api.views())
-        await common.run_round(kind if timed else "", items, send, concurrency)
+        samples = await self.senders.send(kind, builder.take(), concurrency)
+        for sample in samples:
+            if sample.status != 200:
+                print(f"  {kind}: HTTP {sample.status}", file=sys.stderr)
+        if timed:
+            self.samples += samples
         # What the app does after these acks, before the next round.
         if kind == SERVE_SLASH:
             await self.api.wait_for(
@@ -215,13 +291,6 @@ class Apps:
                 what=f"{size} approvals carried out",
             )
 
-    async def _approve(self, ts: str) -> Response:
-        # Alternately a configured approver and a member of the approver user group.
-        approver = APPROVER if self.pending.index(ts) % 2 == 0 else GROUP_APPROVER
-        return await self.serve.block_action(
-            approver, channel_id=CHANNEL, message_ts=ts, action_id=ids.APPROVE_ACTION
-        )
-
 
 # ---------------------------------------------------------------------- the benchmark
 
@@ -233,6 +302,7 @@ class Phase:
     rounds: dict[str, int]  # rounds that counted, per kind
     seconds: float
     cpu: dict[str, float]  # share of a CPU each process used during the phase
+    waited: float  # share of the phase serve's event-loop thread was runnable without a CPU
 
 
 @dataclass
@@ -254,26 +324,26 @@ async def phase(
 ) -> Phase:
     """`--rounds` rounds of every kind, in turn; only rounds that ended while `holds()` (the
     bulk run still executing) count, and none starts once it no longer does."""
-    driver = {MINIMAL: apps.minimal, MINIMAL_PBR: apps.minimal_pbr}
     kept: list[Sample] = []
     rounds = dict.fromkeys(KINDS, 0)
     before = {n: common.cpu_seconds(pid) for n, pid in processes.items()}
+    waited = common.waited_seconds(processes["serve"])
     started = time.perf_counter()
     for r in range(args.rounds):
         for i in range(len(KINDS)):
             kind = KINDS[(r + i) % len(KINDS)]
             if not holds():
                 break
-            samples = driver.get(kind, apps.serve).samples
-            mark = len(samples)
+            mark = len(apps.samples)
             await apps.round(kind, args.per_round, args.concurrency)
             if holds():
-                kept += samples[mark:]
+                kept += apps.samples[mark:]
                 rounds[kind] += 1
     seconds = time.perf_counter() - started
     cpu = {n: (common.cpu_seconds(pid) - before[n]) / seconds for n, pid in processes.items()}
+    waited = (common.waited_seconds(processes["serve"]) - waited) / seconds
     stats = {k: Stats.of(k, [s for s in kept if s.kind == k]) for k in KINDS}
-    return Phase(name, stats, rounds, seconds, cpu)
+    return Phase(name, stats, rounds, seconds, cpu, waited)
 
 
 async def benchmark(args: argparse.Namespace, moto: common.Moto) -> Result:
@@ -295,14 +365,20 @@ async def benchmark(args: argparse.Namespace, moto: common.Moto) -> Result:
             minimal = await stack.enter_async_context(minimal_app(api, before_response=False))
             pbr = await stack.enter_async_context(minimal_app(api, before_response=True))
 
-            def driver(url: str, secret: str) -> TimedDriver:
-                return TimedDriver(url, secret, api, request_timeout=args.drain_timeout)
-
+            senders = await stack.enter_async_context(Senders.started())
+            to_serve = SignedOnly(target.app_url, target.signing_secret, api)
             apps = Apps(
                 api,
-                await stack.enter_async_context(driver(target.app_url, target.signing_secret)),
-                await stack.enter_async_context(driver(minimal.url, minimal.secret)),
-                await stack.enter_async_context(driver(pbr.url, pbr.secret)),
+                await stack.enter_async_context(
+                    SlackDriver(target.app_url, target.signing_secret, api)
+                ),
+                {
+                    MINIMAL: SignedOnly(minimal.url, minimal.secret, api),
+                    MINIMAL_PBR: SignedOnly(pbr.url, pbr.secret, api),
+                    SERVE_SLASH: to_serve,
+                    SERVE_APPROVE: to_serve,
+                },
+                senders,
                 args.drain_timeout,
             )
             processes: dict[str, int | None] = {
@@ -310,7 +386,8 @@ async def benchmark(args: argparse.Namespace, moto: common.Moto) -> Result:
                 "moto": moto.pid,
                 "minimal app": minimal.pid,
                 "minimal app (process_before_response)": pbr.pid,
-                "benchmark": None,  # this process: the senders and the Slack stand-in
+                "senders": senders.pid,
+                "benchmark": None,  # this process: the Slack stand-in
             }
             print("requesting the account scope through serve ...", file=sys.stderr)
             bulk_ts = await apps.request("account", "INC-4242: leaked CI secret store")
@@ -324,7 +401,11 @@ async def benchmark(args: argparse.Namespace, moto: common.Moto) -> Result:
                 # First requests pay for connections, auth.test and lazy imports: not timed.
                 for kind in KINDS:
                     await apps.round(kind, args.per_round, args.concurrency, timed=False)
+                print("phase: idle", file=sys.stderr)
                 phases.append(await phase(PHASES[0], apps, args, processes))
+                if args.idle_only:
+                    return Result(phases, 0, math.nan, load_before, common.load_average(), stopped)
+                print("phase: bulk run executing", file=sys.stderr)
                 clicked = time.perf_counter()
                 answer = await apps.serve.block_action(
                     APPROVER, channel_id=CHANNEL, message_ts=bulk_ts, action_id=ids.APPROVE_ACTION
@@ -384,7 +465,7 @@ def verdicts(result: Result) -> list[tuple[str, bool]]:
             )
         )
     during = result.phases[-1].stats
-    for kind in (SERVE_SLASH, SERVE_APPROVE):
+    for kind in (SERVE_SLASH, SERVE_APPROVE) if len(result.phases) > 1 else ():
         out.append(
             (
                 f"{PHASES[1]}: {kind} p99 {during[kind].p99:.1f} ms "
@@ -423,7 +504,10 @@ def markdown(result: Result, args: argparse.Namespace, command: str) -> str:
     lines.append("")
     for p in result.phases:
         cpu = ", ".join(f"{n} {share:.0%}" for n, share in p.cpu.items())
-        lines.append(f"CPU used during the {p.name} phase ({p.seconds:.1f} s): {cpu}.")
+        lines.append(
+            f"CPU used during the {p.name} phase ({p.seconds:.1f} s): {cpu}; serve's event-loop "
+            f"thread was runnable but without a CPU for {p.waited:.0%} of it."
+        )
     lines.append("")
     for text, met in verdicts(result):
         lines.append(f"- {'met' if met else 'NOT met'}: {text}.")
@@ -457,8 +541,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=20, help="concurrent senders (20)")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--drain-timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--idle-only", action="store_true", help="the idle phase only (a quick comparison)"
+    )
     parser.add_argument("--write", type=Path, metavar="FILE", help="update FILE (markdown)")
     args = parser.parse_args(argv)
+    if args.idle_only and args.write:
+        parser.error("--write needs both phases")
     if min(args.users, args.rounds, args.per_round, args.concurrency) < 1:
         parser.error("--users, --rounds, --per-round and --concurrency must be positive")
     return args

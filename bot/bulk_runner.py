@@ -22,6 +22,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
+from bot.foreground import Foreground
 from bot.requests import OutcomeCode, RequestService, RevocationRequest
 from bot.revocation import bulk_verify, executor
 from bot.revocation.bulk import KeyResult
@@ -94,6 +95,7 @@ async def run(
     *,
     owner: str,
     lease: timedelta,
+    foreground: Foreground,
 ) -> RevocationRequest | None:
     """Every call without a recorded result, phase by phase; the request with them all recorded,
     or None when another runner took it over meanwhile."""
@@ -102,6 +104,7 @@ async def run(
     workers = revoker.settings.bulk_concurrency
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"bulk {req.id}")
+    workers_free = asyncio.Semaphore(workers)
     recorder = _Recorder(requests, req, owner, lease)
     flusher: asyncio.Task[None] | None = None
     try:
@@ -141,7 +144,11 @@ async def run(
                 )
 
             async def one(index: int, call=call) -> None:  # type: ignore[no-untyped-def]
-                step: StepResult | None = await loop.run_in_executor(pool, call, index)
+                # Each call waits for a worker here, not in the pool's queue, so acks in
+                # flight hold back the calls not yet started.
+                async with workers_free:
+                    await foreground.quiet()
+                    step: StepResult | None = await loop.run_in_executor(pool, call, index)
                 if step is not None:
                     recorder.add(KeyResult.of(index, step))
 

@@ -20,6 +20,7 @@ import logging
 from datetime import timedelta
 from typing import Protocol
 
+from bot.foreground import Foreground
 from bot.logs import log_context
 from bot.requests import (
     Notice,
@@ -62,9 +63,11 @@ class OutboxDrainer:
         lease: timedelta,
         poll: float,
         backoff: tuple[float, ...] = BACKOFF_SECONDS,
+        foreground: Foreground | None = None,
     ) -> None:
         self.requests = requests
         self.courier = courier
+        self.foreground = foreground or Foreground()
         self.owner = owner
         self.lease = lease
         self.poll = poll
@@ -163,6 +166,7 @@ class OutboxDrainer:
             notice = req.undelivered[0]
             ts = None
             if not _superseded(req, notice):
+                await self.foreground.quiet()
                 ts = await self.courier.deliver(req, notice, look_first=look_first)
             look_first = False
             done = await self.requests.delivered(

@@ -25,6 +25,7 @@ import logging
 from datetime import timedelta
 
 from bot import bulk_runner
+from bot.foreground import Foreground
 from bot.logs import log_context
 from bot.requests import OutcomeCode, RequestService, RequestStatus, RevocationRequest
 from bot.revocation import executor
@@ -46,8 +47,10 @@ class Runner:
         owner: str,
         lease: timedelta,
         poll: float,
+        foreground: Foreground | None = None,
     ) -> None:
         self.requests = requests
+        self.foreground = foreground or Foreground()
         self.revoker = revoker
         self.owner = owner
         self.lease = lease
@@ -126,7 +129,12 @@ class Runner:
         try:
             if claim.request.bulk is not None:
                 req = await bulk_runner.run(
-                    self.requests, self.revoker, claim.request, owner=self.owner, lease=self.lease
+                    self.requests,
+                    self.revoker,
+                    claim.request,
+                    owner=self.owner,
+                    lease=self.lease,
+                    foreground=self.foreground,
                 )
                 if req is None:
                     return
@@ -174,6 +182,7 @@ class Runner:
         return req
 
     async def _run_step(self, req: RevocationRequest, index: int) -> StepResult:
+        await self.foreground.quiet()
         return await asyncio.to_thread(
             executor.run_step, self.revoker.clients, req.plan, index, request_id=req.id
         )

@@ -10,11 +10,12 @@ import os
 import secrets
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.aws import AwsClients
 from bot.config import Settings
+from bot.foreground import Foreground
 from bot.metrics import Metrics
 from bot.requests import RequestService, utcnow
 from bot.revocation.service import Revoker
@@ -32,6 +33,8 @@ class Services:
     metrics: Metrics
     runner: Runner
     owner: str  # this process, as leases name it
+    # Requests being acked go first: background work asks it before each unit of work.
+    foreground: Foreground = field(default_factory=Foreground)
 
     @property
     def lease(self) -> timedelta:
@@ -76,12 +79,14 @@ def build_services(
     clients.observe(metrics.observe_aws_client)
     revoker = Revoker(settings, clients, clock=clock)
     owner = process_owner()
+    foreground = Foreground()
     runner = Runner(
         requests,
         revoker,
         owner=owner,
         lease=timedelta(seconds=settings.lease_seconds),
         poll=settings.runner_poll_seconds,
+        foreground=foreground,
     )
     return Services(
         settings=settings,
@@ -91,6 +96,7 @@ def build_services(
         metrics=metrics,
         runner=runner,
         owner=owner,
+        foreground=foreground,
     )
 
 

@@ -204,6 +204,7 @@ def build_app(
         owner=services.owner,
         lease=services.lease,
         poll=settings.runner_poll_seconds,
+        foreground=services.foreground,
     )
     return RevokerApp(
         bolt=bolt,
@@ -218,16 +219,18 @@ def web_application(
     app: RevokerApp, *, slack_events: bool = True, healthy: HealthCheck | None = None
 ) -> web.Application:
     async def events(request: web.Request) -> web.Response:
-        screened = await intake.screen(request, signature)
-        if isinstance(screened, intake.Refusal):
-            return screened.response()
-        bolt_response = await app.bolt.async_dispatch(screened)
-        return await to_aiohttp_response(bolt_response)
+        with foreground.answering():
+            screened = await intake.screen(request, signature)
+            if isinstance(screened, intake.Refusal):
+                return screened.response()
+            bolt_response = await app.bolt.async_dispatch(screened)
+            return await to_aiohttp_response(bolt_response)
 
     async def health(_: web.Request) -> web.Response:
         ok = await healthy() if healthy else True
         return web.json_response({"ok": ok}, status=200 if ok else 503)
 
+    foreground = app.handlers.services.foreground
     secret = app.handlers.services.settings.slack_signing_secret
     signature = intake.Signature(secret.get_secret_value() if secret else None)
     if slack_events and not app.verifies_signatures:

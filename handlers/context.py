@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.foreground import Foreground
 from bot.services import Services
 from handlers.approvers import SlackApprovers
 from handlers.channel import RequestChannel
@@ -39,12 +40,20 @@ class Handlers:
         Slack's HTTP request when the listener returns, so a listener validates, calls ack()
         (with any field errors or ephemeral text Slack reads from the response) and hands
         everything else, Web API calls included, to here."""
-        task = asyncio.create_task(_logged(work, listener), name=f"after ack: {listener}")
+        task = asyncio.create_task(
+            _logged(work, listener, self.services.foreground), name=f"after ack: {listener}"
+        )
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
 
-async def _logged(work: Coroutine[Any, Any, object], listener: str) -> None:
+async def _logged(work: Coroutine[Any, Any, object], listener: str, foreground: Foreground) -> None:
+    try:
+        # Requests still being acked go first (views.open has 3 s; this waits 0.2 s at most).
+        await foreground.quiet()
+    except BaseException:
+        work.close()
+        raise
     try:
         await work
     except Exception:  # as Bolt logs a listener that raises

@@ -6,8 +6,8 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
-from pydantic import ValidationError
 from conftest import T0, Clock, make_plan
+from pydantic import ValidationError
 
 from bot.audit import EventType, verify_lines
 from bot.errors import InvalidInput, NotFound
