@@ -818,6 +818,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def without_write(argv: Sequence[str]) -> list[str]:
+    """The command as run, minus where the report was written (`--write FILE`)."""
+    shown: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip or arg.startswith("--write="):
+            skip = False
+        elif arg == "--write":
+            skip = True
+        else:
+            shown.append(arg)
+    return shown
+
+
 def command_line(argv: Sequence[str]) -> str:
     return " ".join(["python", "benchmarks/ack_latency.py", *argv])
 
@@ -845,16 +859,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except TimeoutError:
             print(f"gave up after --timeout {args.timeout:g} s", file=sys.stderr)
             return 2
-    shown: list[str] = []  # the command as run, minus where the report was written
-    skip = False
-    for arg in argv:
-        if skip or arg.startswith("--write="):
-            skip = False
-        elif arg == "--write":
-            skip = True
-        else:
-            shown.append(arg)
-    report = markdown(result, args, command_line(shown))
+    report = markdown(result, args, command_line(without_write(argv)))
     print(report)
     if args.write:
         write_doc(args.write, report, in_process=args.in_process)

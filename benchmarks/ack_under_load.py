@@ -568,7 +568,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except TimeoutError:
             print(f"gave up after --timeout {args.timeout:g} s", file=sys.stderr)
             return 2
-    shown = [a for a in argv if not a.startswith("--write")]
+    shown = common.without_write(argv)
     report = markdown(result, args, " ".join(["python", "benchmarks/ack_under_load.py", *shown]))
     print(report)
     if args.write:

@@ -304,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return await the_bot(keys, args.concurrency, args.latency)
 
         results.update(asyncio.run(run()))
-    shown = [a for a in argv if not a.startswith("--write")]
+    shown = common.without_write(argv)
     report = markdown(results, args, " ".join(["python", "benchmarks/bulk_throughput.py", *shown]))
     print(report)
     if args.write:

@@ -36,6 +36,7 @@ from pydantic import AwareDatetime, Field, field_validator
 from bot import validation
 from bot.audit import SYSTEM_ACTOR, AuditEvent, EventType, new_event
 from bot.errors import InvalidInput, NotFound
+from bot.foreground import Foreground
 from bot.keys import redact_free_text, redact_secrets
 from bot.revocation.blast_radius import BlastRadius
 from bot.revocation.bulk import BulkPlan, KeyOutcome, KeyResult
@@ -396,8 +397,11 @@ class RequestService:
         ttl: timedelta = timedelta(minutes=60),
         name_user: Callable[[str], str] = str,
         max_attempts: int = 20,
+        foreground: Foreground | None = None,
     ) -> None:
         self._store = store
+        # Writes come after acks: each waits for a calm moment (see bot/foreground.py).
+        self._foreground = foreground or Foreground()
         self._clock = clock
         self._ttl = ttl
         self._name = name_user
@@ -999,6 +1003,7 @@ class RequestService:
             # read, and never quoted back (a refusal keeps mentions, so it could carry one).
             return Outcome(code=OutcomeCode.NOT_FOUND, message="That is not a request id.")
         for _ in range(self._max_attempts):
+            await self._foreground.quiet()
             req = await self._store.get(request_id)
             if req is None:
                 return Outcome(

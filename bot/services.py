@@ -69,17 +69,18 @@ def build_services(
 ) -> Services:
     metrics = Metrics()
     store = metered(open_configured_store(settings), metrics.record_events)
+    foreground = Foreground()
     requests = RequestService(
         store,
         clock=clock,
         ttl=timedelta(minutes=settings.request_ttl_minutes),
         name_user=lambda user: f"<@{user}>",
+        foreground=foreground,
     )
     clients = clients or AwsClients(settings)
     clients.observe(metrics.observe_aws_client)
     revoker = Revoker(settings, clients, clock=clock)
     owner = process_owner()
-    foreground = Foreground()
     runner = Runner(
         requests,
         revoker,
