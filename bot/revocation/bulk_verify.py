@@ -37,6 +37,12 @@ _WORDS = {
 }
 
 
+# Read while the run goes on in the serving process: botocore parses a 1,000-key page for
+# ~170 ms in a worker thread, holding the GIL the acks need; 100 keys take ~19 ms (ten calls
+# instead of one, ~0.2 s more per listing against IAM's latency).
+STATUS_PAGE_SIZE = 100
+
+
 def statuses(iam: IAMClient, plan: BulkPlan) -> dict[str, str]:
     """Each key in IAM now, by credential id (absent: deleted)."""
     if plan.scope.kind == "user" and plan.scope.user_name is not None:
@@ -47,7 +53,10 @@ def statuses(iam: IAMClient, plan: BulkPlan) -> dict[str, str]:
                 return {}
             raise
         return {c.credential_id: c.status for c in listed}
-    return {c.credential_id: c.status for c in iam_reads.all_credentials(iam, page_size=1000)}
+    return {
+        c.credential_id: c.status
+        for c in iam_reads.all_credentials(iam, page_size=STATUS_PAGE_SIZE)
+    }
 
 
 def verify_sync(
