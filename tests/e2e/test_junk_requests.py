@@ -120,6 +120,26 @@ SIGNED_JUNK = [
         ),
         FORM,
     ),
+    # Found by the fuzz suite (2026-11-30): with a click no listener handles, Bolt's own warning
+    # read the null view and failed (500); with a form's switch, a traceback after the ack.
+    *(
+        (
+            f"a click with a null view ({what})",
+            _payload(
+                {
+                    "type": "block_actions",
+                    "user": {"id": "U0ALICE"},
+                    "container": {"type": "message", "message_ts": "1.2", "channel_id": CHANNEL},
+                    "channel": {"id": CHANNEL},
+                    "message": {"ts": "1.2"},
+                    "actions": [{"action_id": action_id, "value": "R-1"}],
+                    "view": None,
+                }
+            ),
+            FORM,
+        )
+        for what, action_id in (("no listener", ""), ("the key-type switch", "kind_choice"))
+    ),
     (
         "made-up trigger id",
         b"command=%2Frevoke-bedrock-key&user_id=U0ALICE&trigger_id=<!here>",
@@ -197,13 +217,12 @@ async def test_a_genuine_command_still_gets_through(sb: Sandbox) -> None:
     assert response.status == 200 and response.json()["response_type"] == "ephemeral"
 
 
-@pytest.mark.parametrize("view", [None, "absent"], ids=["view null", "no view"])
 @pytest.mark.parametrize("action_id", ["kind_choice", "scope_choice"])
 async def test_a_form_action_without_its_modal_is_acked_and_ignored(
-    sb: Sandbox, caplog: pytest.LogCaptureFixture, action_id: str, view: str | None
+    sb: Sandbox, caplog: pytest.LogCaptureFixture, action_id: str
 ) -> None:
-    """Found by a long fuzz run: the key-type switch clicked on a message (no modal) made a 500,
-    or with `view: null` an ERROR traceback after the ack."""
+    """Found by a long fuzz run: the key-type switch clicked on a message (no modal) made a 500.
+    (With `view: null` it is junk: a 400, above.)"""
     caplog.set_level(logging.DEBUG)
     payload: dict[str, object] = {
         "type": "block_actions",
@@ -216,8 +235,6 @@ async def test_a_form_action_without_its_modal_is_acked_and_ignored(
         "actions": [{"type": "button", "action_id": action_id, "value": "R-FZV5A930"}],
         "trigger_id": "1.2.3",
     }
-    if view is None:
-        payload["view"] = None
     body = _payload(payload)
     calls = len(sb.api.calls())
 
