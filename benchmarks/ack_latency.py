@@ -689,20 +689,26 @@ def machine() -> dict[str, str]:
     }
 
 
-def markdown(result: Result, args: argparse.Namespace, command: str) -> str:
+def report_head(command: str, load_before: str, load_after: str) -> list[str]:
+    """The command and the machine it ran on, first lines of every report."""
     m = machine()
+    return [
+        f"Command: `{command}`",
+        "",
+        f"Machine: {m['nproc']} CPUs (`nproc`), {m['cpu']}; {m['python']}; {m['os']}; "
+        f"run {m['date']}; 1-min load average {load_before} before, {load_after} after.",
+        "",
+    ]
+
+
+def markdown(result: Result, args: argparse.Namespace, command: str) -> str:
     where = (
         "in this process, sharing its event loop with the Slack stand-in and the senders"
         if args.in_process
         else "`bedrock-revoker serve` in its own process (HTTP mode, JSON logs at INFO)"
     )
     lines = [
-        f"Command: `{command}`",
-        "",
-        f"Machine: {m['nproc']} CPUs (`nproc`), {m['cpu']}; {m['python']}; {m['os']}; "
-        f"run {m['date']}; 1-min load average {result.load_before} before, "
-        f"{result.load_after} after.",
-        "",
+        *report_head(command, result.load_before, result.load_after),
         f"Load: {args.concurrency} concurrent senders, {args.requests} measured requests of "
         f"each kind after {args.warmup} warm-up requests of each kind (excluded). App: {where}; "
         f"AWS: moto server ({args.moto}); Slack Web API: stand-in in the benchmark process.",

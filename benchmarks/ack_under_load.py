@@ -477,14 +477,8 @@ def verdicts(result: Result) -> list[tuple[str, bool]]:
 
 
 def markdown(result: Result, args: argparse.Namespace, command: str) -> str:
-    m = common.machine()
     lines = [
-        f"Command: `{command}`",
-        "",
-        f"Machine: {m['nproc']} CPUs (`nproc`), {m['cpu']}; {m['python']}; {m['os']}; "
-        f"run {m['date']}; 1-min load average {result.load_before} before, "
-        f"{result.load_after} after.",
-        "",
+        *common.report_head(command, result.load_before, result.load_after),
         f"Load: {args.concurrency} concurrent senders; per phase up to {args.rounds} rounds "
         f"of {args.per_round} requests per row, the rows in turn (during the bulk run only "
         f"rounds that ended before it did count); IAM calls delayed "
