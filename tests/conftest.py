@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 
 from bot.aws import AwsClients
 from bot.config import Settings
-from bot.requests import RevocationRequest, new_request_id
+from bot.requests import RequestService, RevocationRequest, new_request_id
 from bot.revocation.model import Action, Credential, IamCall, KeyKind, RevocationPlan, Role, Target
 from bot.revocation.service import Revoker
 from bot.sandbox import iam as sandbox
@@ -330,3 +330,21 @@ async def store(tmp_path: Path) -> AsyncIterator[RequestStore]:
     s = open_store(f"sqlite:///{tmp_path}/revoker.db")
     yield s
     await s.close()
+
+
+# --- the hub on that store, for runner, bulk and audit tests ----------------------------------
+
+LEASE = timedelta(seconds=30)
+DEAD = "dead-host:1:000000"  # a runner that died holding a lease
+
+
+class Approvers:
+    """is_approver: U_APPROVER only."""
+
+    async def __call__(self, user_id: str) -> bool:
+        return user_id == "U_APPROVER"
+
+
+@pytest.fixture
+def hub(store: RequestStore, clock: Clock) -> RequestService:
+    return RequestService(store, clock=clock)

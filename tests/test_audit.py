@@ -30,11 +30,6 @@ async def allow(_user: str) -> bool:
     return True
 
 
-@pytest.fixture
-def hub(store: RequestStore, clock: Clock) -> RequestService:
-    return RequestService(store, clock=clock)
-
-
 async def approved_request(hub: RequestService, reason: str = "INC-9") -> RevocationRequest:
     req = await hub.create(make_plan(), "U_REQ", "C1", reason)
     await hub.claim_outbox(req.id, "runner", timedelta(seconds=30))

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import T0, Clock, create_long_term_key
+from conftest import DEAD, LEASE, T0, Approvers, Clock, create_long_term_key
 
 from bot import policies
 from bot.audit import EventType
@@ -30,21 +30,7 @@ from bot.revocation.model import Action, StepOutcome, StepResult
 from bot.revocation.service import Revoker
 from bot.runner import Runner
 from bot.sandbox import iam as sandbox
-from bot.store import RequestStore
 from bot.views.bulk import bulk_plan_reply, key_table_reply
-
-LEASE = timedelta(seconds=30)
-DEAD = "dead-host:1:000000"
-
-
-class Approvers:
-    async def __call__(self, user_id: str) -> bool:
-        return user_id == "U_APPROVER"
-
-
-@pytest.fixture
-def hub(store: RequestStore, clock: Clock) -> RequestService:
-    return RequestService(store, clock=clock)
 
 
 def make_keys(iam: Any, users: int, per_user: int = 2) -> list[tuple[str, str]]:

@@ -11,8 +11,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-import pytest
-from conftest import Clock, LongTermKey, create_long_term_key
+from conftest import DEAD, LEASE, Approvers, Clock, LongTermKey, create_long_term_key
 
 from bot.audit import EventType
 from bot.requests import NoticeKind, OutcomeCode, RequestService, RequestStatus, RevocationRequest
@@ -20,20 +19,6 @@ from bot.revocation import executor
 from bot.revocation.model import OUTCOME_UNKNOWN, StepOutcome
 from bot.revocation.service import Revoker
 from bot.runner import Runner
-from bot.store import RequestStore
-
-LEASE = timedelta(seconds=30)
-DEAD = "dead-host:1:000000"
-
-
-class Approvers:
-    async def __call__(self, user_id: str) -> bool:
-        return user_id == "U_APPROVER"
-
-
-@pytest.fixture
-def hub(store: RequestStore, clock: Clock) -> RequestService:
-    return RequestService(store, clock=clock)
 
 
 def calls_of(revoker: Revoker) -> list[str]:
