@@ -208,6 +208,30 @@ def test_calls_with_a_users_long_term_access_key_are_recorded_as_the_user(aws: A
     assert "sessionContext" not in who
 
 
+def test_lookups_by_user_by_key_and_by_event_name_find_the_same_calls(aws: Aws) -> None:
+    iam = aws.client("iam")
+    for user in ("ci-bot", "dev"):
+        iam.create_user(UserName=user)
+    ak = iam.create_access_key(UserName="ci-bot")["AccessKey"]
+    as_ci_bot = aws.client(
+        "iam", aws_access_key_id=ak["AccessKeyId"], aws_secret_access_key=ak["SecretAccessKey"]
+    )
+    as_ci_bot.list_users()
+    as_ci_bot.list_roles()
+    trail = aws.client("cloudtrail")
+
+    def names(key: str, value: str) -> list[str]:
+        answer = trail.lookup_events(
+            LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}]
+        )
+        return [e["EventName"] for e in answer["Events"] if e["Username"] == "ci-bot"]
+
+    assert names("Username", "ci-bot") == ["ListRoles", "ListUsers"]  # newest first
+    assert names("AccessKeyId", ak["AccessKeyId"]) == ["ListRoles", "ListUsers"]
+    assert names("EventName", "ListRoles") == ["ListRoles"]
+    assert names("Username", "dev") == [] and names("AccessKeyId", "AKIAIOSFODNN7EXAMPLE") == []
+
+
 def test_get_access_key_info_names_the_account_of_sessions_and_user_keys(aws: Aws) -> None:
     creds = _assume(aws, "ci-runner")
     sts = aws.client("sts")

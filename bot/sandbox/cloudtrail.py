@@ -65,6 +65,10 @@ SESSION_TOKEN_SECONDS = (900, 129600)  # GetSessionToken's DurationSeconds bound
 
 _LOCK = threading.RLock()
 _EVENTS_ATTR = "sandbox_events"
+_INDEX_ATTR = "sandbox_event_index"
+# The attributes a lookup usually names (a key, a user): their events are found without
+# reading every record, which a benchmark that makes tens of thousands of calls would.
+_INDEXED = ("AccessKeyId", "Username")
 _SESSIONS_ATTR = "sandbox_session_tokens"
 _INSTALLED_ATTR = "_sandbox_cloudtrail_installed"
 _READ_PREFIXES = ("Get", "List", "Describe", "Lookup")
@@ -250,6 +254,23 @@ def _events_of(backend: Any) -> list[dict[str, Any]]:
     return found
 
 
+def _index_of(backend: Any) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The records of each (indexed attribute, value), oldest first."""
+    found: dict[tuple[str, str], list[dict[str, Any]]] | None = getattr(backend, _INDEX_ATTR, None)
+    if found is None:
+        found = {}
+        setattr(backend, _INDEX_ATTR, found)
+    return found
+
+
+def _keep(backend: Any, record: dict[str, Any]) -> None:
+    _events_of(backend).append(record)
+    index = _index_of(backend)
+    for key in _INDEXED:
+        if (value := _attribute(record, key)) is not None:
+            index.setdefault((key, value), []).append(record)
+
+
 def events(account_id: str, region: str) -> list[dict[str, Any]]:
     """The records kept for an account and Region, oldest first (copies, for tests)."""
     install()
@@ -343,7 +364,7 @@ def _record(response: Any, result: Any) -> None:
         if message:
             record["errorMessage"] = message
     with _LOCK:
-        _events_of(_backend(who["accountId"], region)).append(record)
+        _keep(_backend(who["accountId"], region), record)
 
 
 def _source_ip(response: Any) -> str:
@@ -387,10 +408,17 @@ def _epoch(value: Any, name: str) -> datetime | None:
         raise _exc("ValidationException", f"{name} is not a valid timestamp.") from e
 
 
-def _matches(record: dict[str, Any], key: str, value: str) -> bool:
+def _attribute(record: dict[str, Any], key: str) -> str | None:
+    """An indexed attribute's value in a record (None: the record has none)."""
     who = record["userIdentity"]
     if key == "AccessKeyId":
-        return bool(who.get("accessKeyId") == value)
+        return str(who["accessKeyId"]) if who.get("accessKeyId") else None
+    return _username(who)
+
+
+def _matches(record: dict[str, Any], key: str, value: str) -> bool:
+    if key in _INDEXED:
+        return _attribute(record, key) == value
     if key == "EventId":
         return bool(record["eventID"] == value)
     if key == "EventName":
@@ -399,8 +427,6 @@ def _matches(record: dict[str, Any], key: str, value: str) -> bool:
         return bool(record["eventSource"] == value)
     if key == "ReadOnly":
         return str(record["readOnly"]).lower() == value.lower()
-    if key == "Username":
-        return _username(who) == value
     return False  # ResourceType / ResourceName: this sandbox records no resources
 
 
@@ -474,8 +500,13 @@ def _lookup_events(self: Any) -> str:
 
     now = _now()
     oldest = now - RETENTION
+    indexed = next((a for a in attributes if a["AttributeKey"] in _INDEXED), None)
     with _LOCK:
-        kept = list(_events_of(self.cloudtrail_backend))
+        if indexed:
+            key = (indexed["AttributeKey"], indexed.get("AttributeValue", ""))
+            kept = list(_index_of(self.cloudtrail_backend).get(key, ()))
+        else:
+            kept = list(_events_of(self.cloudtrail_backend))
     found = []
     if category != "insight":  # no Insights events are generated here
         for record in reversed(kept):  # newest first

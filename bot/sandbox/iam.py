@@ -33,6 +33,7 @@ Behaviour chosen where AWS does not document it (each also noted where it is imp
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 import logging
@@ -792,6 +793,17 @@ def mock_iam() -> Iterator[None]:
         yield
 
 
+def _list_moto_modules_once() -> None:
+    """moto's server lists its package directory for every request, under the one lock all
+    request threads share: under a stream of calls that made the server the slowest part of a
+    benchmark. The directory does not change while the server runs; read it once."""
+    from moto import backends
+
+    if not isinstance(backends.list_of_moto_modules, functools.partial):
+        modules = tuple(backends.list_of_moto_modules())
+        backends.list_of_moto_modules = functools.partial(iter, modules)
+
+
 @contextmanager
 def sandbox_server(*, quiet: bool = True) -> Iterator[str]:
     """Start a moto server on a free local port; yield its endpoint URL; stop it afterwards.
@@ -806,6 +818,7 @@ def sandbox_server(*, quiet: bool = True) -> Iterator[str]:
     if quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+    _list_moto_modules_once()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
