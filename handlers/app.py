@@ -223,6 +223,7 @@ def web_application(
     app: RevokerApp, *, slack_events: bool = True, healthy: HealthCheck | None = None
 ) -> web.Application:
     async def events(request: web.Request) -> web.Response:
+        await foreground.give_way()
         with foreground.answering():
             screened = await intake.screen(request, signature)
             if isinstance(screened, intake.Refusal):

@@ -49,7 +49,7 @@ class Handlers:
 
 async def _logged(work: Coroutine[Any, Any, object], listener: str, foreground: Foreground) -> None:
     try:
-        # Requests still being acked go first (views.open has 3 s; this waits 0.2 s at most).
+        # Requests still being acked go first (views.open has 3 s; see bot/foreground.py).
         await foreground.quiet()
     except BaseException:
         work.close()

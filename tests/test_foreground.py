@@ -4,8 +4,16 @@ per turn of the event loop, and never waits longer than its patience."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from bot.foreground import Foreground
+
+
+def busy(seconds: float) -> None:
+    """The event loop busy answering (nothing else runs meanwhile)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
 
 
 async def turns(n: int = 5) -> None:
@@ -67,3 +75,60 @@ async def test_a_steady_stream_delays_background_work_but_never_starves_it() -> 
     fg = Foreground(calm=0, patience=0.01)
     with fg.answering():
         await asyncio.wait_for(fg.quiet(), timeout=5)  # patience ran out: it goes anyway
+
+
+async def test_units_out_of_patience_still_start_one_per_turn() -> None:
+    # Released together, a stream's backlog would be one long turn in which no ack is read.
+    fg = Foreground(calm=0, patience=0.01)
+    started: list[int] = []
+
+    async def unit(n: int) -> None:
+        await fg.quiet()
+        started.append(n)
+
+    with fg.answering():  # never calm: every unit runs out of patience
+        units = [asyncio.create_task(unit(n)) for n in range(4)]
+        await turns()
+        busy(0.02)
+        seen = []
+        while len(started) < 4:
+            await asyncio.sleep(0)
+            seen.append(len(started))
+    assert started == [0, 1, 2, 3]
+    assert all(b - a <= 1 for a, b in zip([0, *seen], seen, strict=False))
+    await asyncio.gather(*units)
+
+
+async def test_a_request_gives_way_while_more_units_wait_than_the_backlog() -> None:
+    fg = Foreground(calm=0, patience=60, backlog=2, give_way_at_most=60)
+    with fg.answering():
+        units = [asyncio.create_task(fg.quiet()) for _ in range(5)]
+        await turns()
+        assert fg.behind()
+    # The burst is over; the next request is read once no more than two units wait.
+    await fg.give_way()
+    assert not fg.behind()
+    assert sum(u.done() for u in units) >= 3
+    await asyncio.gather(*units)
+
+
+async def test_a_request_gives_way_to_a_unit_that_waited_its_whole_patience() -> None:
+    fg = Foreground(calm=0, patience=0.01, give_way_at_most=60)
+    with fg.answering():
+        unit = asyncio.create_task(fg.quiet())
+        await turns()
+        assert not fg.behind()
+        busy(0.02)  # the unit's patience ran out meanwhile
+        assert fg.behind()
+        await fg.give_way()
+        assert unit.done()
+
+
+async def test_giving_way_is_bounded() -> None:
+    fg = Foreground(calm=0, patience=60, backlog=0, give_way_at_most=0.01)
+    with fg.answering():
+        unit = asyncio.create_task(fg.quiet())
+        await turns()
+        await asyncio.wait_for(fg.give_way(), timeout=5)
+        assert not unit.done()  # still waiting for the request in hand; the request went on
+    await unit
