@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import re
 import time
@@ -20,7 +21,6 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import parse_body
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +64,22 @@ async def screen(request: web.Request, signature: Signature) -> AsyncBoltRequest
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return Refusal(400, "body is not UTF-8")
-    problem = _body_problem(text, request.content_type)
-    if problem:
-        return Refusal(400, problem)
+    # Bolt parses the body once, here (a click's body carries the whole message: ~0.5 ms to
+    # parse), and what it parsed is screened before any listener sees it.
     try:
-        return AsyncBoltRequest(
+        screened = AsyncBoltRequest(
             body=text,
             query=request.query_string,
             headers=request.headers,  # type: ignore[arg-type]
         )
+    except json.JSONDecodeError:
+        return Refusal(400, "payload is not JSON")
     except Exception:  # Bolt reads ids out of the body; whatever it cannot read is malformed
         return Refusal(400, "body is not a Slack request")
+    problem = _body_problem(screened.body)
+    if problem:
+        return Refusal(400, problem)
+    return screened
 
 
 class Signature:
@@ -102,11 +107,7 @@ class Signature:
         return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
 
 
-def _body_problem(text: str, content_type: str) -> str | None:
-    try:
-        body: Any = parse_body(text, content_type)
-    except ValueError:  # json.JSONDecodeError included
-        return "payload is not JSON"
+def _body_problem(body: Any) -> str | None:
     if not isinstance(body, dict):
         return "body is not an object"
     if "command" in body:
