@@ -50,25 +50,35 @@ async def test_a_burst_keeps_background_work_waiting_for_a_calm_moment() -> None
     waiter.cancel()
 
 
+class Units:
+    """Units of background work that note the order they started in."""
+
+    def __init__(self, fg: Foreground, count: int) -> None:
+        self.started: list[int] = []
+        self.tasks = [asyncio.create_task(self._unit(fg, n)) for n in range(count)]
+
+    async def _unit(self, fg: Foreground, n: int) -> None:
+        await fg.quiet()
+        self.started.append(n)
+
+    async def start_one_per_turn(self) -> None:
+        """Wait for all of them, checking that at most one started in each turn, in order."""
+        seen = []
+        while len(self.started) < len(self.tasks):
+            await asyncio.sleep(0)
+            seen.append(len(self.started))
+        assert self.started == sorted(self.started)
+        assert all(b - a <= 1 for a, b in zip([0, *seen], seen, strict=False))
+        await asyncio.gather(*self.tasks)
+
+
 async def test_waiting_units_start_one_per_turn_in_the_order_they_asked() -> None:
     fg = Foreground(calm=0, patience=60)
-    started: list[int] = []
-
-    async def unit(n: int) -> None:
-        await fg.quiet()
-        started.append(n)
-
     with fg.answering():
-        units = [asyncio.create_task(unit(n)) for n in range(4)]
+        units = Units(fg, 4)
         await turns()
-        assert started == []
-    seen = []
-    while len(started) < 4:
-        await asyncio.sleep(0)
-        seen.append(len(started))
-    assert started == [0, 1, 2, 3]
-    assert all(b - a <= 1 for a, b in zip([0, *seen], seen, strict=False))
-    await asyncio.gather(*units)
+        assert units.started == []
+    await units.start_one_per_turn()
 
 
 async def test_a_steady_stream_delays_background_work_but_never_starves_it() -> None:
@@ -80,23 +90,11 @@ async def test_a_steady_stream_delays_background_work_but_never_starves_it() -> 
 async def test_units_out_of_patience_still_start_one_per_turn() -> None:
     # Released together, a stream's backlog would be one long turn in which no ack is read.
     fg = Foreground(calm=0, patience=0.01)
-    started: list[int] = []
-
-    async def unit(n: int) -> None:
-        await fg.quiet()
-        started.append(n)
-
     with fg.answering():  # never calm: every unit runs out of patience
-        units = [asyncio.create_task(unit(n)) for n in range(4)]
+        units = Units(fg, 4)
         await turns()
         busy(0.02)
-        seen = []
-        while len(started) < 4:
-            await asyncio.sleep(0)
-            seen.append(len(started))
-    assert started == [0, 1, 2, 3]
-    assert all(b - a <= 1 for a, b in zip([0, *seen], seen, strict=False))
-    await asyncio.gather(*units)
+        await units.start_one_per_turn()
 
 
 async def test_a_request_gives_way_while_more_units_wait_than_the_backlog() -> None:
