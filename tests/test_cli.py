@@ -292,3 +292,24 @@ def test_python_dash_m_bot(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert policies.same_policy(done.stdout, policies.deny_bearer_token())
+
+
+def test_a_reader_that_goes_away_is_not_an_error_with_a_traceback(tmp_path: Path) -> None:
+    # `bedrock-revoker policy deny-bearer-token | head -c 1`: the reader is gone before the write.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "policy", "deny-bearer-token"],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={k: v for k, v in os.environ.items() if not k.startswith("REVOKER_")},
+            check=False,
+        )
+    finally:
+        os.close(writer)
+    assert done.stderr == ""
+    assert done.returncode == 141
