@@ -574,7 +574,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stopped.log_levels.get(level) for level in ("ERROR", "CRITICAL", "non-JSON")
     )
     missed = not all(met for _, met in verdicts(result))
-    return 1 if errors or unclean or missed or math.isnan(result.bulk_seconds) else 0
+    no_bulk_run = not args.idle_only and math.isnan(result.bulk_seconds)
+    return 1 if errors or unclean or missed or no_bulk_run else 0
 
 
 if __name__ == "__main__":
