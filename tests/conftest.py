@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import shutil
+import socket
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,6 +46,20 @@ settings.load_profile("ci")
 BEDROCK = "bedrock.amazonaws.com"
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on (for a server the test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def serve_command() -> list[str]:
+    """`bedrock-revoker` as installed in this interpreter's venv (add the subcommand)."""
+    script = shutil.which("bedrock-revoker", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "bot"]
 
 
 def clean_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:

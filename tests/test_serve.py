@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import free_port, serve_command
 
 from bot.config import Settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _command() -> list[str]:
-    script = shutil.which("bedrock-revoker", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "bot"]
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -49,7 +35,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    port = _free_port()
+    port = free_port()
     env = _env(
         tmp_path,
         SLACK_BOT_TOKEN="xoxb-not-a-real-token",
@@ -59,7 +45,7 @@ def http_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
         REVOKER_PORT=str(port),
     )
     proc = subprocess.Popen(
-        [*_command(), "serve"], env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+        [*serve_command(), "serve"], env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path
     )
     proc.log = []  # type: ignore[attr-defined]
     try:
@@ -126,7 +112,7 @@ def test_serve_refuses_to_start_misconfigured(
     tmp_path: Path, env: dict[str, str], named: str
 ) -> None:
     done = subprocess.run(
-        [*_command(), "serve"],
+        [*serve_command(), "serve"],
         env=_env(tmp_path, **env),
         capture_output=True,
         text=True,
@@ -153,7 +139,7 @@ def test_serve_logs_one_start_up_line_without_secrets(
     log: list[str] = proc.log  # type: ignore[attr-defined]
     (start,) = [json.loads(line) for line in log if "starting" in line]
     version = subprocess.run(
-        [*_command(), "--version"], capture_output=True, text=True, check=True
+        [*serve_command(), "--version"], capture_output=True, text=True, check=True
     ).stdout.split()[-1]
     assert start["level"] == "INFO"
     assert start["message"] == (
@@ -174,7 +160,12 @@ def test_serve_reports_every_problem_at_once_before_creating_anything(tmp_path: 
         REVOKER_PORT="http",
     )
     done = subprocess.run(
-        [*_command(), "serve"], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+        [*serve_command(), "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert done.returncode == 2
     lines = done.stderr.splitlines()
@@ -206,10 +197,15 @@ def test_serve_on_a_missing_dynamodb_table_names_store_init(
         REVOKER_APPROVER_USER_IDS="U0BOB",
         REVOKER_DATABASE_URL="dynamodb://revoker-requests",
         AWS_ENDPOINT_URL=aws_server,
-        REVOKER_PORT=str(_free_port()),
+        REVOKER_PORT=str(free_port()),
     )
     done = subprocess.run(
-        [*_command(), "serve"], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+        [*serve_command(), "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == (

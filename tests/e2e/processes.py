@@ -8,15 +8,13 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
-import socket
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from conftest import free_port, serve_command
 
 from bot.sandbox.harness import APPROVER, APPROVER_GROUP
 from bot.sandbox.slack_api import SlackApiStandIn
@@ -71,18 +69,6 @@ class LogTail:
 
     async def finish(self) -> None:
         await self._reader
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def serve_command() -> list[str]:
-    script = shutil.which("bedrock-revoker", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "bot"]
 
 
 def operator_env(api: SlackApiStandIn, aws_url: str, database_url: str) -> dict[str, str]:
