@@ -151,6 +151,13 @@ def test_serve_logs_one_start_up_line_without_secrets(
     assert "xoxb-not-a-real-token" not in text and "0123456789abcdef" not in text
 
 
+def _serve_until_it_exits(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`serve` that is expected to refuse to start (a minute at most)."""
+    return subprocess.run(
+        [*serve_command(), "serve"], env=env, capture_output=True, text=True, timeout=60, cwd=cwd
+    )
+
+
 def test_serve_reports_every_problem_at_once_before_creating_anything(tmp_path: Path) -> None:
     env = _env(
         tmp_path,
@@ -159,14 +166,7 @@ def test_serve_reports_every_problem_at_once_before_creating_anything(tmp_path: 
         REVOKER_ALLOWED_CHANNEL_IDS="C0INCIDENT,#incidents",
         REVOKER_PORT="http",
     )
-    done = subprocess.run(
-        [*serve_command(), "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    done = _serve_until_it_exits(env, tmp_path)
     assert done.returncode == 2
     lines = done.stderr.splitlines()
     assert lines[0] == "error: Invalid configuration (6 problems):"
@@ -199,14 +199,7 @@ def test_serve_on_a_missing_dynamodb_table_names_store_init(
         AWS_ENDPOINT_URL=aws_server,
         REVOKER_PORT=str(free_port()),
     )
-    done = subprocess.run(
-        [*serve_command(), "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    done = _serve_until_it_exits(env, tmp_path)
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == (
         "error: DynamoDB table 'revoker-requests' does not exist in us-east-1. Create it once "
