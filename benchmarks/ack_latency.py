@@ -824,6 +824,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def publish(report: str, path: Path | None, section: str) -> None:
+    """Print `report` and, with `path`, put it in that document's generated `section` (its
+    `<!-- section:start -->` … `<!-- section:end -->` block, which must be there already)."""
+    print(report)
+    if path is None:
+        return
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+    text = path.read_text()
+    if start not in text or end not in text:
+        raise SystemExit(f"{path} has no {start} … {end} section to replace")
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{start}\n{report.rstrip()}\n{end}{tail}")
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def without_write(argv: Sequence[str]) -> list[str]:
     """The command as run, minus where the report was written (`--write FILE`)."""
     shown: list[str] = []

@@ -515,16 +515,6 @@ def markdown(result: Result, args: argparse.Namespace, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_doc(path: Path, report: str) -> None:
-    start, end = "<!-- ack-under-load:start -->", "<!-- ack-under-load:end -->"
-    text = path.read_text()
-    if start not in text or end not in text:
-        raise SystemExit(f"{path} has no {start} … {end} section to replace")
-    head, _, rest = text.partition(start)
-    _, _, tail = rest.partition(end)
-    path.write_text(f"{head}{start}\n{report}{end}{tail}")
-
-
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--users", type=int, default=500, help="users with 2 keys each (500)")
@@ -564,10 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     shown = common.without_write(argv)
     report = markdown(result, args, " ".join(["python", "benchmarks/ack_under_load.py", *shown]))
-    print(report)
-    if args.write:
-        write_doc(args.write, report)
-        print(f"wrote {args.write}", file=sys.stderr)
+    common.publish(report, args.write, "ack-under-load")
     errors = sum(s.errors for p in result.phases for s in p.stats.values())
     stopped = result.stopped
     unclean = stopped.exit_code != 0 or any(

@@ -273,16 +273,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def write_doc(path: Path, report: str) -> None:
-    start, end = "<!-- bulk:start -->", "<!-- bulk:end -->"
-    text = path.read_text()
-    if start not in text or end not in text:
-        raise SystemExit(f"{path} has no {start} … {end} section to replace")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{start}\n{report}\n{end}{tail}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -306,10 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.update(asyncio.run(run()))
     shown = common.without_write(argv)
     report = markdown(results, args, " ".join(["python", "benchmarks/bulk_throughput.py", *shown]))
-    print(report)
-    if args.write:
-        write_doc(args.write, report)
-        print(f"wrote {args.write}", file=sys.stderr)
+    common.publish(report, args.write, "bulk")
     return 0
 
 

@@ -21,6 +21,21 @@ def _payload(value: object) -> bytes:
     return f"payload={quote(json.dumps(value))}".encode()
 
 
+def _message_click(action: dict[str, object], **more: object) -> bytes:
+    """A click on a button of a message in the channel, with `more` fields."""
+    return _payload(
+        {
+            "type": "block_actions",
+            "user": {"id": "U0ALICE"},
+            "container": {"type": "message", "message_ts": "1.2", "channel_id": CHANNEL},
+            "channel": {"id": CHANNEL},
+            "message": {"ts": "1.2"},
+            "actions": [action],
+            **more,
+        }
+    )
+
+
 BLOCK_ACTIONS_WITHOUT_USER = _payload(
     {
         "type": "block_actions",
@@ -93,16 +108,7 @@ SIGNED_JUNK = [
     # Found by the second long fuzz run.
     (
         "an action value that is not a string",
-        _payload(
-            {
-                "type": "block_actions",
-                "user": {"id": "U0ALICE"},
-                "container": {"type": "message", "message_ts": "1.2", "channel_id": CHANNEL},
-                "channel": {"id": CHANNEL},
-                "message": {"ts": "1.2"},
-                "actions": [{"action_id": "approve_request", "value": 1}],
-            }
-        ),
+        _message_click({"action_id": "approve_request", "value": 1}),
         FORM,
     ),
     (
@@ -125,17 +131,7 @@ SIGNED_JUNK = [
     *(
         (
             f"a click with a null view ({what})",
-            _payload(
-                {
-                    "type": "block_actions",
-                    "user": {"id": "U0ALICE"},
-                    "container": {"type": "message", "message_ts": "1.2", "channel_id": CHANNEL},
-                    "channel": {"id": CHANNEL},
-                    "message": {"ts": "1.2"},
-                    "actions": [{"action_id": action_id, "value": "R-1"}],
-                    "view": None,
-                }
-            ),
+            _message_click({"action_id": action_id, "value": "R-1"}, view=None),
             FORM,
         )
         for what, action_id in (("no listener", ""), ("the key-type switch", "kind_choice"))
