@@ -8,14 +8,17 @@ the sandbox's service-specific credentials, fault injection and call counts.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import DEAD, LEASE, T0, Approvers, Clock, create_long_term_key
+from conftest import DEAD, LEASE, T0, Approvers, Clock, create_long_term_key, make_settings
 
 from bot import policies
 from bot.audit import EventType
+from bot.aws import AwsClients
 from bot.requests import (
     NoticeKind,
     OutcomeCode,
@@ -166,6 +169,38 @@ async def test_throttling_slows_the_run_instead_of_failing_keys(
 
     assert done.status is RequestStatus.COMPLETED
     assert sandbox.seen("UpdateServiceSpecificCredential") == 8 + 2  # retried, not failed
+    assert set(statuses(iam).values()) == {"Inactive"}
+
+
+def calls_reach(operation: str, count: int, wait: float = 30) -> bool:
+    """Whether IAM receives `count` calls of `operation` within `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while sandbox.seen(operation) < count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+async def test_no_more_keys_are_in_flight_than_the_bulk_concurrency_setting(
+    hub: RequestService, clients: AwsClients, iam: Any, run_to_end: OneRunner
+) -> None:
+    revoker = Revoker(make_settings(bulk_concurrency=3), clients, settle_delays=())
+    make_keys(iam, 5)  # 10 keys
+    req = await approved_bulk(hub, revoker, account_plan(revoker))
+    held = sandbox.hold("UpdateServiceSpecificCredential")
+    try:
+        run = asyncio.create_task(run_to_end(hub, revoker, req.id))
+        assert await asyncio.to_thread(calls_reach, "UpdateServiceSpecificCredential", 3)
+        # Three calls are inside IAM and stay there; with a fourth worker it would come at once.
+        await asyncio.sleep(0.3)
+        assert sandbox.seen("UpdateServiceSpecificCredential") == 3
+    finally:
+        held.release()
+    done = await run
+
+    assert done.status is RequestStatus.COMPLETED
+    assert sandbox.seen("UpdateServiceSpecificCredential") == 10
     assert set(statuses(iam).values()) == {"Inactive"}
 
 

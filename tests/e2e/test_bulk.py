@@ -9,6 +9,7 @@ sandbox's fault injection.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from conftest import boto_session, create_long_term_key
@@ -21,6 +22,7 @@ from slack_flow import (
     newest_request,
     open_modal,
     partially_completed,
+    preformatted,
     submit,
     wait_final,
 )
@@ -188,6 +190,10 @@ async def test_slash_command_user_scope_prefills_and_submits_a_snapshot(sb: Sand
     assert req is not None and req.bulk is not None
     assert [k.credential_id for k in req.bulk.keys] == [mine[1]]  # Active keys only
     assert req.bulk.actions == (Action.DENY_USER, Action.DEACTIVATE)
+    # The plan in the thread carries the deny policy that will be attached, as JSON.
+    (plan_reply,) = thread(sb, message)
+    assert req.bulk.deny_policy_name in plan_reply.text + str(plan_reply.blocks)
+    assert [json.loads(p) for p in preformatted(plan_reply)] == [req.bulk.deny_document]
     await click(sb, APPROVER, message, ids.APPROVE_ACTION)
     assert ": completed." in (await wait_final(sb, message, wait=30)).text
     assert statuses()[mine[1]] == "Inactive"
