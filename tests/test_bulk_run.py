@@ -172,6 +172,22 @@ async def test_throttling_slows_the_run_instead_of_failing_keys(
     assert set(statuses(iam).values()) == {"Inactive"}
 
 
+async def test_a_key_created_after_the_approval_is_not_in_the_run(
+    hub: RequestService, revoker: Revoker, iam: Any, run_to_end: OneRunner
+) -> None:
+    made = make_keys(iam, 3, per_user=1)
+    req = await approved_bulk(hub, revoker, account_plan(revoker))
+    later = create_long_term_key(iam, "ci-00").credential_id  # in scope, after the snapshot
+
+    done = await run_to_end(hub, revoker, req.id)
+
+    assert done.status is RequestStatus.COMPLETED
+    now = statuses(iam)
+    assert now.pop(later) == "Active"  # what was approved is what ran
+    assert set(now.values()) == {"Inactive"} and len(now) == len(made)
+    assert sandbox.seen("UpdateServiceSpecificCredential") == len(made)
+
+
 def calls_reach(operation: str, count: int, wait: float = 30) -> bool:
     """Whether IAM receives `count` calls of `operation` within `wait` seconds."""
     deadline = time.monotonic() + wait
